@@ -1,0 +1,1 @@
+"""Data Alchemy graph."""

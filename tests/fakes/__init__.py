@@ -1,0 +1,1 @@
+"""Test doubles that stand at an HTTP boundary."""

