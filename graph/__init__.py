@@ -1,1 +1,1 @@
-"""Data Alchemy graph."""
+"""LangGraph graphs of Data Alchemy: the pipeline (wash, refine, index, train) and chat."""

@@ -1,1 +1,1 @@
-"""Data Alchemy nodes."""
+"""Graph nodes: one module per agent. Nodes are thin: they read state and call tools."""

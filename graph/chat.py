@@ -1,0 +1,34 @@
+"""The chat graph: condense -> (retrieve ∥ intuition) -> fuse.
+
+Retrieval (Agent C) and the adapter's intuition (Agent B) run in parallel branches; the
+finalist (Agent D) joins them. ``graph`` has no checkpointer (``langgraph dev`` supplies its
+own); the CLI, API and UI compile one with :func:`build_chat_graph` and a SQLite saver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from graph.configuration import Context
+from graph.state import ChatState
+from nodes import finalist, knowledge, trainer
+
+
+def build_chat_graph(checkpointer: Any = None):
+    """Compile the chat graph (optionally with a checkpointer for thread memory)."""
+    builder = StateGraph(ChatState, context_schema=Context)
+    builder.add_node("condense", finalist.condense)
+    builder.add_node("retrieve", knowledge.retrieve)
+    builder.add_node("intuition", trainer.intuition)
+    builder.add_node("fuse", finalist.fuse)
+    builder.add_edge(START, "condense")
+    builder.add_edge("condense", "retrieve")
+    builder.add_edge("condense", "intuition")
+    builder.add_edge(["retrieve", "intuition"], "fuse")
+    builder.add_edge("fuse", END)
+    return builder.compile(checkpointer=checkpointer, name="chat")
+
+
+graph = build_chat_graph()

@@ -1,0 +1,69 @@
+"""Per-run configuration of the graphs (LangGraph ``context_schema``).
+
+LangGraph 1.x fills ``runtime.context`` from ``context=`` and from ``langgraph dev``; values
+sent as ``config["configurable"]`` (plain Python, LangServe) do not reach it, so
+:func:`get_context` reads one and falls back to the other.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from tools.config import Settings, load_settings
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Settings a caller may set per run.
+
+    Attributes:
+        data_dir: Where artifacts are read and written (default ``$DATA_ALCHEMY_DATA_DIR`` or
+            ``data``).
+        config_file: The models.yaml to use (default ``$DATA_ALCHEMY_CONFIG`` or the project's).
+        top_k: Chat: number of facts to retrieve (default from config).
+        use_lora: Chat: ask the adapter for its intuition (default from config).
+        filters: Chat: retrieval filters such as ``{"source": "jira", "project": "ALOY"}``.
+    """
+
+    data_dir: str = ""
+    config_file: str = ""
+    top_k: int | None = None
+    use_lora: bool | None = None
+    filters: dict[str, Any] | None = None
+
+    @property
+    def data_path(self) -> Path:
+        """The resolved data folder."""
+        return Path(self.data_dir or os.environ.get("DATA_ALCHEMY_DATA_DIR") or "data").resolve()
+
+    @property
+    def settings(self) -> Settings:
+        """The loaded, validated config (cached per file and modification time)."""
+        path = self.config_file or os.environ.get("DATA_ALCHEMY_CONFIG") or ""
+        stamp = Path(path).stat().st_mtime if path and Path(path).exists() else 0.0
+        return _load_cached(path, stamp)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, _stamp: float) -> Settings:
+    return load_settings(path or None)
+
+
+def get_context(runtime: Any = None, config: RunnableConfig | None = None) -> Context:
+    """Merge ``runtime.context`` and ``config["configurable"]`` into one :class:`Context`."""
+    names = {f.name for f in fields(Context)}
+    values: dict[str, Any] = {}
+    configurable = (config or {}).get("configurable") or {}
+    values.update({k: v for k, v in configurable.items() if k in names and v is not None})
+    context = getattr(runtime, "context", None)
+    if isinstance(context, Context):
+        values.update({k: v for k, v in vars(context).items() if v not in (None, "")})
+    elif isinstance(context, dict):
+        values.update({k: v for k, v in context.items() if k in names and v is not None})
+    return Context(**values)

@@ -1,0 +1,77 @@
+"""Typed state shared by the nodes of the pipeline and chat graphs.
+
+Keys a caller does not send are ``NotRequired`` so that LangServe and LangGraph Studio can
+derive input schemas (see NOTES-stack.md: ``typing_extensions.TypedDict`` on Python 3.11).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (see NOTES-stack)
+
+from tools.planning import STAGES
+
+__all__ = ["STAGES", "ChatState", "PipelineState", "StagePlan", "merge_dicts"]
+
+
+def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer that merges per-stage dicts written by different nodes."""
+    return {**(left or {}), **(right or {})}
+
+
+class StagePlan(TypedDict):
+    """The scheduler's decision for one stage."""
+
+    run: bool
+    reason: str
+
+
+class PipelineState(TypedDict):
+    """State of one pipeline run: the request, the plan, and what each stage reported."""
+
+    stages: NotRequired[list[Literal["wash", "refine", "index", "train"]]]
+    """Stages requested (default: all four)."""
+    mode: NotRequired[Literal["python", "spark"]]
+    """Wash engine."""
+    synthesis: NotRequired[bool]
+    """Run the refine stage (SFT synthesis) when the request includes it."""
+    max_samples: NotRequired[int | None]
+    """Cap on new LLM calls in refine."""
+    sources: NotRequired[dict[str, list[str]]]
+    """Source overrides ``{"jira": [...], "git": [...], "docs": [...]}``."""
+    force: NotRequired[bool]
+    """Run requested stages even when their inputs did not change."""
+    rebuild: NotRequired[bool]
+    """Rebuild the index from scratch (e.g. after changing the embedding model)."""
+    force_cpu: NotRequired[bool]
+    """Train on the CPU even when an accelerator is present."""
+    question: NotRequired[str]
+    """When set, the chat route answers it after the stages."""
+    run_id: NotRequired[str]
+    plan: NotRequired[dict[str, StagePlan]]
+    reports: NotRequired[Annotated[dict[str, dict[str, Any]], merge_dicts]]
+    status: NotRequired[Literal["ok", "failed"]]
+    answer: NotRequired[dict[str, Any]]
+
+
+class ChatState(TypedDict):
+    """State of one chat turn; ``messages`` is the thread's memory."""
+
+    messages: NotRequired[Annotated[list[AnyMessage], add_messages]]
+    question: NotRequired[str]
+    """The user's question; when absent the last human message is used."""
+    standalone_question: NotRequired[str]
+    facts: NotRequired[list[dict[str, Any]]]
+    """Retrieved chunks (with scores), best first."""
+    intuition: NotRequired[str | None]
+    """What the LoRA adapter answered, unverified."""
+    intuition_status: NotRequired[str]
+    answer: NotRequired[str]
+    citations: NotRequired[list[dict[str, Any]]]
+    used_lora: NotRequired[bool]
+    refused: NotRequired[bool]
+    finalist: NotRequired[str]
+    timings: NotRequired[Annotated[dict[str, float], merge_dicts]]

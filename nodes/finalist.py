@@ -1,0 +1,61 @@
+"""Agent D: condense the follow-up, then fuse facts and intuition into a cited answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from graph.configuration import Context, get_context
+from graph.state import ChatState
+
+
+def condense(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Make the question standalone using the thread's history."""
+    from tools.finalist.condense import condense_question
+
+    ctx = get_context(runtime, config)
+    messages = list(state.get("messages") or [])
+    update: dict[str, Any] = {}
+    if messages and messages[-1].type == "human":
+        question, history = str(messages[-1].content), messages[:-1]
+    elif state.get("question"):
+        question, history = state["question"], messages
+        update["messages"] = [HumanMessage(content=question)]
+    else:
+        raise ValueError("send a `question` or end `messages` with a human message")
+    start = time.perf_counter()
+    update["question"] = question
+    update["standalone_question"] = condense_question(question, history, ctx.settings)
+    update["timings"] = {"condense": time.perf_counter() - start}
+    return update
+
+
+def fuse(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Compose the answer: facts win, citations as [n], unsupported intuition labelled."""
+    from tools.finalist import fuse as fuse_answer
+
+    ctx = get_context(runtime, config)
+    writer = get_stream_writer()
+    start = time.perf_counter()
+    result = fuse_answer(
+        state["standalone_question"],
+        state.get("facts") or [],
+        state.get("intuition"),
+        ctx.settings,
+        stream_callback=lambda token: writer({"token": token}),
+    )
+    return {
+        "answer": result["answer"],
+        "citations": result["citations"],
+        "used_lora": result["used_lora"],
+        "intuition_status": result["intuition_status"],
+        "refused": result["refused"],
+        "finalist": result["finalist"],
+        "messages": [AIMessage(content=result["answer"])],
+        "timings": {"fuse": time.perf_counter() - start},
+    }

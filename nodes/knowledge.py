@@ -1,0 +1,63 @@
+"""Agent C: build the index (pipeline) and retrieve facts (chat)."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+
+from graph.configuration import Context, get_context
+from graph.state import ChatState, PipelineState
+from nodes.common import stage_update
+from tools.config import Settings
+
+
+@lru_cache(maxsize=4)
+def _retriever(settings: Settings, data_dir: Path):
+    from tools.index.search import Retriever
+
+    return Retriever(settings, data_dir)
+
+
+def open_retriever(ctx: Context):
+    """The cached retriever for this data dir, or None when no index was built yet."""
+    from tools.index.store import index_exists
+
+    if not index_exists(ctx.data_path):
+        return None
+    return _retriever(ctx.settings, ctx.data_path)
+
+
+def index(
+    state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
+) -> dict[str, Any]:
+    """Embed new or changed chunks into the FAISS + BM25 index."""
+    from tools.index.build import run_index
+
+    ctx = get_context(runtime, config)
+    return stage_update(
+        "index",
+        state,
+        ctx,
+        lambda: run_index(ctx.settings, ctx.data_path, rebuild=bool(state.get("rebuild"))),
+    )
+
+
+def retrieve(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Hybrid search for the standalone question; no index means no facts."""
+    ctx = get_context(runtime, config)
+    start = time.perf_counter()
+    retriever = open_retriever(ctx)
+    facts = []
+    if retriever is not None:
+        facts = retriever.search(
+            state["standalone_question"],
+            k=ctx.top_k or ctx.settings.chat.top_k,
+            mode="hybrid",
+            filters=ctx.filters,
+        )
+    return {"facts": facts, "timings": {"retrieve": time.perf_counter() - start}}
