@@ -35,7 +35,7 @@ def refine(
     state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
 ) -> dict[str, Any]:
     """Turn cleaned records (and 👍 feedback) into SFT pairs, RAFT examples included."""
-    from tools.synthesis import run_refine
+    from tools.synthesis.refine import run_refine
 
     ctx = get_context(runtime, config)
     return stage_update(
@@ -46,6 +46,6 @@ def refine(
             ctx.settings,
             ctx.data_path,
             max_samples=state.get("max_samples"),
-            retriever=open_retriever(ctx),
+            retriever=getattr(open_retriever(ctx), "search", None),
         ),
     )

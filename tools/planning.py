@@ -52,6 +52,7 @@ def fingerprint(
         parts = [
             file_digest(data_dir / "cleaned_corpus.jsonl"),
             file_digest(data_dir / "feedback.jsonl"),
+            file_digest(data_dir / "rag_chunks.jsonl"),
             settings.model_a.model_dump(exclude={"api_key", "timeout", "concurrency"}),
         ]
     elif stage == "index":
@@ -77,8 +78,12 @@ def last_success(stage: str, data_dir: Path) -> dict[str, Any]:
 
 
 def record_success(stage: str, data_dir: Path, print_: str, report: StageReport) -> None:
-    """Store the fingerprint of a successful stage, and whether it left work pending."""
-    pending = int(report.counters.get("pending", 0))
+    """Store the fingerprint of a successful stage, and how many items it left pending.
+
+    Items deferred by a cap (``pending`` counter) and items that failed are retried by the
+    next run even when the inputs did not change.
+    """
+    pending = int(report.counters.get("pending", 0)) + len(report.failed)
     write_json(_state_path(stage, data_dir), {"fingerprint": print_, "pending": pending})
 
 
