@@ -102,6 +102,8 @@ class WashSettings(_Strict):
     """Cleaning, chunking and engine settings."""
 
     max_file_bytes: int = Field(5_000_000, ge=1)
+    git_diff_bytes: int = Field(0, ge=0)
+    """Include each commit's diff up to this many bytes (0: no diffs)."""
     chunk_tokens: int = Field(256, ge=16)
     chunk_overlap: int = Field(32, ge=0)
     spark_master: str = "local[*]"
