@@ -290,7 +290,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def chat_payload(result: dict[str, Any], thread: str) -> dict[str, Any]:
     """The ``chat --json`` object of DESIGN.md."""
-    keys = ("answer", "citations", "used_lora", "intuition_status", "refused", "finalist")
+    keys = (
+        "answer",
+        "citations",
+        "used_facts",
+        "used_lora",
+        "intuition_status",
+        "refused",
+        "finalist",
+        "notes",
+    )
     payload = {k: result.get(k) for k in keys}
     payload.update(
         question=result.get("question"),

@@ -43,11 +43,22 @@ class Context:
         return Path(self.data_dir or os.environ.get("DATA_ALCHEMY_DATA_DIR") or "data").resolve()
 
     @property
+    def config_path(self) -> str:
+        """The config file in use ('' means the project's models.yaml)."""
+        return self.config_file or os.environ.get("DATA_ALCHEMY_CONFIG") or ""
+
+    @property
     def settings(self) -> Settings:
-        """The loaded, validated config (cached per file and modification time)."""
-        path = self.config_file or os.environ.get("DATA_ALCHEMY_CONFIG") or ""
+        """The validated config (cached per file and mtime) with this run's chat overrides."""
+        path = self.config_path
         stamp = Path(path).stat().st_mtime if path and Path(path).exists() else 0.0
-        return _load_cached(path, stamp)
+        settings = _load_cached(path, stamp)
+        overrides = {
+            k: v for k, v in (("top_k", self.top_k), ("use_lora", self.use_lora)) if v is not None
+        }
+        if not overrides:
+            return settings
+        return settings.model_copy(update={"chat": settings.chat.model_copy(update=overrides)})
 
 
 @lru_cache(maxsize=8)

@@ -71,6 +71,10 @@ class ChatState(TypedDict):
     intuition_status: NotRequired[str]
     answer: NotRequired[str]
     citations: NotRequired[list[dict[str, Any]]]
+    used_facts: NotRequired[list[str]]
+    """Chunk ids of the facts the answer rests on."""
+    notes: NotRequired[list[str]]
+    """What the finalist filtered or fixed, for people reading the result."""
     used_lora: NotRequired[bool]
     refused: NotRequired[bool]
     finalist: NotRequired[str]

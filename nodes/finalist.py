@@ -56,6 +56,8 @@ def fuse(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) ->
         "intuition_status": result["intuition_status"],
         "refused": result["refused"],
         "finalist": result["finalist"],
+        "used_facts": result["used_facts"],
+        "notes": result["notes"],
         "messages": [AIMessage(content=result["answer"])],
         "timings": {"fuse": time.perf_counter() - start},
     }

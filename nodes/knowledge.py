@@ -13,14 +13,13 @@ from langgraph.runtime import Runtime
 from graph.configuration import Context, get_context
 from graph.state import ChatState, PipelineState
 from nodes.common import stage_update
-from tools.config import Settings
 
 
 @lru_cache(maxsize=4)
-def _retriever(settings: Settings, data_dir: Path):
+def _retriever(config_path: str, data_dir: Path):
     from tools.index.search import Retriever
 
-    return Retriever(settings, data_dir)
+    return Retriever(Context(config_file=config_path).settings, data_dir)
 
 
 def open_retriever(ctx: Context):
@@ -29,7 +28,7 @@ def open_retriever(ctx: Context):
 
     if not index_exists(ctx.data_path):
         return None
-    return _retriever(ctx.settings, ctx.data_path)
+    return _retriever(ctx.config_path, ctx.data_path)
 
 
 def index(
@@ -56,7 +55,7 @@ def retrieve(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]
     if retriever is not None:
         facts = retriever.search(
             state["standalone_question"],
-            k=ctx.top_k or ctx.settings.chat.top_k,
+            k=ctx.settings.chat.top_k,
             mode="hybrid",
             filters=ctx.filters,
         )

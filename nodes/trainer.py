@@ -33,8 +33,7 @@ def intuition(
 ) -> dict[str, Any]:
     """Ask the current adapter; off per request (``use_lora``) or when none is promoted."""
     ctx = get_context(runtime, config)
-    use_lora = ctx.settings.chat.use_lora if ctx.use_lora is None else ctx.use_lora
-    if not use_lora:
+    if not ctx.settings.chat.use_lora:
         return {"intuition": None, "intuition_status": "off"}
     from tools.lora.infer import get_intuition
 

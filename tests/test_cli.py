@@ -1,0 +1,81 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli import build_parser
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["ingest"],
+        ["train"],
+        ["chat"],
+        ["serve"],
+        ["schedule"],
+        ["eval", "retrieval"],
+        ["demo"],
+    ],
+)
+def test_every_command_explains_itself(argv):
+    out = subprocess.run(
+        [str(BIN / "data-alchemy"), *argv, "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "usage: data-alchemy" in out
+    assert len(out.splitlines()) > 5
+
+
+@pytest.mark.parametrize(
+    ("alias", "target"), [("train-lora", "train"), ("chat", "chat"), ("schedule-sync", "schedule")]
+)
+def test_aliases_are_installed(alias, target):
+    out = subprocess.run(
+        [str(BIN / alias), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"data-alchemy {target}" in out
+
+
+def test_ingest_flags_of_the_contract():
+    parser = build_parser()
+    args = parser.parse_args(
+        [
+            "ingest",
+            "--mode",
+            "spark",
+            "--stage",
+            "wash",
+            "--synthesis",
+            "--max_samples",
+            "7",
+            "--jira",
+            "a",
+            "--jira",
+            "b",
+            "--git",
+            "r",
+            "--docs",
+            "d",
+            "--data-dir",
+            "x",
+        ]
+    )
+    assert (args.mode, args.stage, args.synthesis, args.max_samples) == ("spark", "wash", True, 7)
+    assert args.jira == ["a", "b"] and args.git == ["r"] and args.docs == ["d"]
+    assert parser.parse_args(["ingest", "--max-samples", "3"]).max_samples == 3
+
+
+def test_config_error_exits_with_a_clear_message(tmp_path):
+    bad = tmp_path / "models.yaml"
+    bad.write_text("model_b:\n  batch_size: zero\n", encoding="utf-8")
+    proc = subprocess.run(
+        [str(BIN / "data-alchemy"), "ingest", "--config", str(bad), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "model_b.batch_size (line 2)" in proc.stderr
