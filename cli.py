@@ -220,9 +220,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.rollback:
         from tools.lora.registry import rollback
 
-        version = rollback(ctx.data_path)
-        print(f"current adapter: {version}")
-        return 0
+        report = rollback(ctx.data_path).to_dict()
+        return _print_run({"status": report["status"], "reports": {"train": report}}, args.json)
     request = {"stages": ["train"], "force": args.force, "force_cpu": args.cpu}
     return _print_run(run_pipeline(request, ctx), args.json)
 

@@ -1,0 +1,98 @@
+"""Local inference: reloaded adapters, stopping at EOS, stop strings, the per-process cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from peft import PeftModel
+
+from tests.test_lora_train import ALL_LINEAR, smoke_settings, torch_threads, write_sft
+from tools.jsonl import write_json
+from tools.lora import registry, rollback
+from tools.lora.data import collate, encode_rows, read_splits
+from tools.lora.device import resolve_device
+from tools.lora.infer import get_intuition
+from tools.lora.smoke_base import BaseModelError, load_base
+from tools.lora.train import evaluate, make_lora_model, run_train, train_loop
+from tools.report import StageReport
+
+MEMORIZE = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ALL_LINEAR}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    with torch_threads(1):
+        yield
+
+
+def test_saved_and_reloaded_adapter_gives_identical_logits(corpus_dir, tmp_path):
+    write_sft(corpus_dir, tmp_path, 12, 4)
+    settings = smoke_settings(epochs=2)
+    cpu = resolve_device("cpu")
+    base, tok = load_base("smoke-test:tiny-llama", settings, tmp_path, cpu)
+    rows = read_splits(tmp_path, StageReport(stage="train"))
+    train = encode_rows(tok, rows.train, 256)
+    model = make_lora_model(base, settings.model_c.lora, seed=7)
+    train_loop(model, train, settings.model_c.training, cpu, tok.pad_token_id)
+    batch = collate(train[:4], tok.pad_token_id)
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        trained = model(**inputs).logits
+    model.save_pretrained(tmp_path / "saved")
+
+    fresh, _ = load_base("smoke-test:tiny-llama", settings, tmp_path, cpu)
+    with torch.no_grad():
+        assert not torch.equal(fresh(**inputs).logits, trained)  # the adapter changed something
+        reloaded = PeftModel.from_pretrained(fresh, tmp_path / "saved").eval()
+        assert torch.equal(reloaded(**inputs).logits, trained)
+
+
+def test_intuition_stops_at_eos_follows_current_and_reloads(corpus_dir, tmp_path):
+    settings = smoke_settings(MEMORIZE, epochs=150, learning_rate=1e-2)
+    assert get_intuition(settings, tmp_path) is None  # nothing promoted yet
+
+    pairs = write_sft(corpus_dir, tmp_path, 4, 0)
+    # memorizing is the goal here, so the eval set is the training set
+    (tmp_path / "sft_eval.jsonl").write_bytes((tmp_path / "sft_train.jsonl").read_bytes())
+    weak = run_train(smoke_settings(MEMORIZE, epochs=5, learning_rate=1e-2), tmp_path)
+    assert weak.status == "ok" and registry.current_version(tmp_path) == "v0001"
+    first = get_intuition(settings, tmp_path)
+    assert first.version == "v0001" and get_intuition(settings, tmp_path) is first
+
+    report = run_train(settings, tmp_path)
+    assert report.counters["promoted"] == 1, report.reason
+    intuition = get_intuition(settings, tmp_path)
+    assert intuition is not first and intuition.version == "v0002"
+    manifest = registry.read_manifest(tmp_path, "v0002")
+    rows = read_splits(tmp_path, StageReport(stage="train"))
+    evals = encode_rows(intuition.tokenizer, rows.eval, 256)
+    loss = evaluate(intuition.model, evals, 4, intuition.tokenizer.pad_token_id, intuition.device)
+    assert round(loss, 6) == manifest["metrics"]["after"]["eval_loss"]
+
+    eos = intuition.tokenizer.eos_token_id
+    for row in pairs:
+        question, answer = row["messages"][1]["content"], row["messages"][2]["content"]
+        done = intuition.complete(question, max_new_tokens=200)
+        assert done.finish_reason == "eos" and done.token_ids[-1] == eos
+        assert len(done.token_ids) < 200
+        assert done.text == answer
+        assert intuition.generate(question, max_new_tokens=200) == answer
+
+    question, answer = pairs[0]["messages"][1]["content"], pairs[0]["messages"][2]["content"]
+    cut = intuition.complete(question, stop=[" is "])
+    assert cut.finish_reason == "stop" and cut.text == answer.split(" is ")[0]
+    short = intuition.complete(question, max_new_tokens=3)
+    assert short.finish_reason == "length" and len(short.token_ids) == 3
+    sampled = intuition.complete(question, max_new_tokens=20, temperature=0.8)
+    assert sampled.finish_reason in {"eos", "length"} and len(sampled.token_ids) <= 20
+
+    assert rollback(tmp_path).status == "ok"
+    assert get_intuition(settings, tmp_path).version == "v0001"
+
+
+def test_unloadable_base_of_current_adapter_is_a_clear_error(corpus_dir, tmp_path):
+    manifest = {"base_model": str(tmp_path / "gone"), "metrics": {"after": {"eval_loss": 1.0}}}
+    write_json(tmp_path / "adapters" / "v0001" / "manifest.json", manifest)
+    (tmp_path / "adapters" / "current").write_text("v0001\n")
+    with pytest.raises(BaseModelError, match="gone"):
+        get_intuition(smoke_settings(), tmp_path)

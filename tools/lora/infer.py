@@ -1,0 +1,155 @@
+"""Local inference with the current adapter: the chat graph's intuition node.
+
+``get_intuition(settings, data_dir)`` loads the base model and the promoted adapter once per
+process and data folder, and loads again only when ``adapters/current`` names another
+version. Questions are rendered with the same chat template (and the training data's most
+common system prompt) as in training, so the adapter sees what it learned to answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+from transformers import PreTrainedTokenizerBase
+
+from tools.config import Settings
+from tools.lora import registry
+from tools.lora.data import encode_prompt
+from tools.lora.device import DeviceInfo, resolve_device
+from tools.lora.smoke_base import load_base
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated answer.
+
+    Attributes:
+        text: The answer, without EOS and cut before the first stop string.
+        token_ids: The generated token ids (EOS included when it was generated).
+        finish_reason: ``eos``, ``stop`` (a stop string) or ``length`` (max_new_tokens).
+    """
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str
+
+
+class Intuition:
+    """The base model with one adapter version, ready to answer questions."""
+
+    def __init__(
+        self,
+        version: str,
+        model: PeftModel,
+        tokenizer: PreTrainedTokenizerBase,
+        device: DeviceInfo,
+        system_prompt: str | None,
+    ) -> None:
+        self.version = version
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+        self.system_prompt = system_prompt
+
+    @classmethod
+    def load(cls, settings: Settings, data_dir: Path, version: str) -> Intuition:
+        """Load the base named in the version's manifest and the adapter on top of it.
+
+        Raises:
+            BaseModelError: The base model cannot be loaded.
+            ValueError: The version is not finished.
+        """
+        manifest = registry.read_manifest(data_dir, version)
+        if manifest is None:
+            raise ValueError(f"adapter version {version!r} is not finished (no manifest)")
+        device = resolve_device(settings.model_c.device)
+        base, tokenizer = load_base(manifest["base_model"], settings, data_dir, device)
+        model = PeftModel.from_pretrained(base, str(registry.adapters_dir(data_dir) / version))
+        model.eval()
+        log.info("intuition: adapter %s on %s (%s)", version, manifest["base_model"], device.kind)
+        return cls(version, model, tokenizer, device, manifest.get("system_prompt"))
+
+    def messages(self, question: str) -> list[dict[str, str]]:
+        """The chat messages for ``question``, with the training data's system prompt."""
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return [*system, {"role": "user", "content": question}]
+
+    def _eos_ids(self) -> list[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = self.model.generation_config.eos_token_id
+        ids.update(configured if isinstance(configured, list) else [configured])
+        return sorted(i for i in ids if i is not None)
+
+    @torch.no_grad()
+    def complete(
+        self,
+        question: str,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Completion:
+        """Answer ``question``; greedy when ``temperature`` is 0, sampled otherwise."""
+        prompt = torch.tensor([encode_prompt(self.tokenizer, self.messages(question))])
+        prompt = prompt.to(self.device.device)
+        eos = self._eos_ids()
+        sampling = {"temperature": temperature} if temperature > 0 else {}
+        output = self.model.generate(
+            input_ids=prompt,
+            attention_mask=torch.ones_like(prompt),
+            max_new_tokens=max_new_tokens,
+            eos_token_id=eos,
+            pad_token_id=self.tokenizer.pad_token_id,
+            stop_strings=stop or None,
+            tokenizer=self.tokenizer if stop else None,
+            do_sample=temperature > 0,
+            **sampling,
+        )
+        new = output[0, prompt.shape[1] :].tolist()
+        ended = bool(new) and new[-1] in eos
+        text = self.tokenizer.decode(new[:-1] if ended else new, skip_special_tokens=True)
+        cut = min((text.find(s) for s in stop or [] if s in text), default=-1)
+        if cut >= 0:
+            return Completion(text[:cut].strip(), new, "stop")
+        return Completion(text.strip(), new, "eos" if ended else "length")
+
+    def generate(
+        self,
+        question: str,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> str:
+        """The answer text only (see :meth:`complete`)."""
+        return self.complete(question, max_new_tokens, temperature, stop).text
+
+
+_cache: dict[Path, Intuition] = {}
+_lock = threading.Lock()
+
+
+def get_intuition(settings: Settings, data_dir: Path) -> Intuition | None:
+    """The cached intuition for ``data_dir``'s current adapter, or None when none is promoted.
+
+    Loads on first use and again whenever ``adapters/current`` names another version.
+
+    Raises:
+        BaseModelError: The adapter's base model cannot be loaded.
+    """
+    key = Path(data_dir).resolve()
+    version = registry.current_version(key)
+    with _lock:
+        if version is None:
+            _cache.pop(key, None)
+            return None
+        cached = _cache.get(key)
+        if cached is None or cached.version != version:
+            _cache.pop(key, None)
+            _cache[key] = Intuition.load(settings, key, version)
+        return _cache[key]
