@@ -3,6 +3,10 @@
 Retrieval (Agent C) and the adapter's intuition (Agent B) run in parallel branches; the
 finalist (Agent D) joins them. ``graph`` has no checkpointer (``langgraph dev`` supplies its
 own); the CLI, API and UI compile one with :func:`build_chat_graph` and a SQLite saver.
+
+The node modules import their heavy libraries (torch, transformers, sentence-transformers)
+when this module is imported, not inside the parallel branches: transformers' lazy imports
+are not thread-safe, and two branches importing at once raised ImportError.
 """
 
 from __future__ import annotations

@@ -13,19 +13,17 @@ from langgraph.runtime import Runtime
 from graph.configuration import Context, get_context
 from graph.state import ChatState, PipelineState
 from nodes.common import stage_update
+from tools.index.search import Retriever
+from tools.index.store import index_exists
 
 
 @lru_cache(maxsize=4)
-def _retriever(config_path: str, data_dir: Path):
-    from tools.index.search import Retriever
-
+def _retriever(config_path: str, data_dir: Path) -> Retriever:
     return Retriever(Context(config_file=config_path).settings, data_dir)
 
 
 def open_retriever(ctx: Context):
     """The cached retriever for this data dir, or None when no index was built yet."""
-    from tools.index.store import index_exists
-
     if not index_exists(ctx.data_path):
         return None
     return _retriever(ctx.config_path, ctx.data_path)

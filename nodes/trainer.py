@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from graph.configuration import Context, get_context
 from graph.state import ChatState, PipelineState
 from nodes.common import stage_update
+from tools.lora.infer import get_intuition
 
 
 def train(
@@ -35,8 +36,6 @@ def intuition(
     ctx = get_context(runtime, config)
     if not ctx.settings.chat.use_lora:
         return {"intuition": None, "intuition_status": "off"}
-    from tools.lora.infer import get_intuition
-
     start = time.perf_counter()
     model = get_intuition(ctx.settings, ctx.data_path)
     if model is None:

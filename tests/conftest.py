@@ -30,3 +30,17 @@ def corpus_dir() -> Path:
 def make_git_repo_script() -> Path:
     """The shared tool that rebuilds a real git repository from a commit export."""
     return MAKE_GIT_REPO
+
+
+@pytest.fixture(scope="session")
+def built_data_dir(tmp_path_factory) -> Path:
+    """A data dir where ``data-alchemy demo`` ran the whole cycle on ``data/raw``.
+
+    Wash, offline refine, index and a smoke-test adapter, then one cited answer. Tests that
+    read it must not change it; copy it first.
+    """
+    from cli import main
+
+    data = tmp_path_factory.mktemp("built")
+    assert main(["demo", "--data-dir", str(data)]) == 0
+    return data
