@@ -104,6 +104,8 @@ class WashSettings(_Strict):
     max_file_bytes: int = Field(5_000_000, ge=1)
     git_diff_bytes: int = Field(0, ge=0)
     """Include each commit's diff up to this many bytes (0: no diffs)."""
+    near_duplicate_threshold: float = Field(0.85, gt=0, le=1)
+    """Word-shingle Jaccard similarity above which two records are near duplicates."""
     chunk_tokens: int = Field(256, ge=16)
     chunk_overlap: int = Field(32, ge=0)
     spark_master: str = "local[*]"
