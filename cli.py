@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--certfile", help="TLS certificate (serves HTTPS with --keyfile)")
     serve.add_argument("--keyfile", help="TLS private key")
+    serve.add_argument("--ui", action="store_true", help="also serve the Chainlit UI at /ui")
     _common(serve)
 
     schedule = sub.add_parser(
@@ -340,6 +341,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["DATA_ALCHEMY_DATA_DIR"] = str(ctx.data_path)
     if ctx.config_file:
         os.environ["DATA_ALCHEMY_CONFIG"] = ctx.config_file
+    if args.ui:
+        os.environ["DATA_ALCHEMY_UI"] = "1"
     scheme = "https" if args.certfile else "http"
     print(f"serving on {scheme}://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
     uvicorn.run(
@@ -353,6 +356,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cycle_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline request of one full cycle: all four stages, only what changed."""
     return {
         "stages": ["wash", "refine", "index", "train"],
         "mode": args.mode,
@@ -363,20 +367,41 @@ def _cycle_request(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    """``data-alchemy schedule full-cycle|schedule``."""
-    from tools.scheduling import run_periodically
+    """``data-alchemy schedule full-cycle|schedule``.
+
+    ``full-cycle`` runs once; its exit status is 0 when the run is ``ok``, 1 when a stage
+    failed or SIGTERM/SIGINT stopped it before its next stage, 3 when another run holds the
+    data dir. ``schedule`` runs a cycle now and then on ``--interval``/``--cron`` until
+    SIGTERM/SIGINT (after the current run), and goes on after failed or refused runs.
+    """
+    from tools.scheduling import (
+        RunInProgress,
+        make_trigger,
+        run_periodically,
+        stop_on_signals,
+    )
 
     ctx = _context(args)
     request = _cycle_request(args)
     if args.action == "full-cycle":
-        return _print_run(run_pipeline(request, ctx), args.json)
-    if not (args.interval or args.cron):
-        raise SystemExit("schedule needs --interval HOURS or --cron EXPR")
-    run_periodically(
-        lambda: _print_run(run_pipeline(request, ctx), args.json),
-        interval_hours=args.interval,
-        cron=args.cron,
-    )
+        with stop_on_signals():
+            state = run_pipeline(request, ctx)
+        return _print_run(state, args.json)
+    try:
+        trigger = make_trigger(args.interval, args.cron)
+    except ValueError as exc:
+        raise SystemExit(f"schedule: {exc}") from None
+
+    def cycle() -> int:
+        try:
+            return _print_run(run_pipeline(request, ctx), args.json)
+        except RunInProgress as exc:
+            log.warning("run not started: %s", exc)
+            return 3
+        finally:
+            sys.stdout.flush()
+
+    run_periodically(cycle, trigger)
     return 0
 
 

@@ -1,1 +1,453 @@
-"""Server."""
+"""The HTTP API: FastAPI with LangServe routes for the chat and pipeline graphs.
+
+Routes:
+    ``/chat/*``: LangServe (invoke, batch, stream, stream_events, stream_log, playground,
+        schemas) for the chat graph, with thread memory in ``<data_dir>/checkpoints.sqlite``.
+        The thread comes from ``config.configurable.thread_id`` or the ``X-Thread-Id`` header;
+        an input without one gets a fresh thread.
+    ``/pipeline/*``: LangServe for the pipeline graph; a run holds the data dir's run lock
+        (409 while another run holds it).
+    ``POST /runs``, ``GET /runs``, ``GET /runs/{id}``: pipeline runs in a worker thread.
+    ``POST /feedback``: a 👍/👎 rating of an answer (written to ``feedback.jsonl``).
+    ``/healthz`` (never behind the API key), ``/metrics`` (Prometheus).
+    ``/ui``: the Chainlit app, when ``DATA_ALCHEMY_UI=1``.
+
+Environment:
+    ``DATA_ALCHEMY_DATA_DIR``, ``DATA_ALCHEMY_CONFIG``: the data dir and models.yaml (callers
+    cannot change them). ``DATA_ALCHEMY_API_KEY``: when set, every route but ``/healthz``
+    needs it in ``X-API-Key``. ``DATA_ALCHEMY_CORS_ORIGINS``: comma-separated origins allowed
+    cross-origin (none by default). ``DATA_ALCHEMY_MAX_BODY_BYTES``: request size limit
+    (default 1 MiB; 413 beyond). ``DATA_ALCHEMY_UI=1``: mount the Chainlit UI at ``/ui``.
+
+Graph runs go through ``ainvoke``/``astream``, so LangGraph runs the sync nodes (encoding,
+generation) in its thread pool and the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from langchain_core.runnables import RunnableBinding, RunnableConfig
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langserve import add_routes
+from pydantic import BaseModel, Field, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graph.chat import build_chat_graph
+from graph.configuration import Context
+from graph.pipeline import build_pipeline_graph
+from tools import metrics
+from tools.feedback import make_row, save_feedback
+from tools.runs import now_iso, read_runs
+from tools.scheduling import RunInProgress, run_lock
+
+log = logging.getLogger("data_alchemy.server")
+
+ROOT = Path(__file__).resolve().parent
+THREAD_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+RUN_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
+PUBLIC_PATHS = {"/healthz"}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What the deployment decides (from the environment by default)."""
+
+    data_dir: Path
+    config_file: str = ""
+    api_key: str = ""
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1 << 20
+    mount_ui: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ServerSettings:
+        """Read the ``DATA_ALCHEMY_*`` variables."""
+        env = dict(os.environ if env is None else env)
+        config = env.get("DATA_ALCHEMY_CONFIG", "")
+        return cls(
+            data_dir=Path(env.get("DATA_ALCHEMY_DATA_DIR") or "data").resolve(),
+            config_file=str(Path(config).resolve()) if config else "",
+            api_key=env.get("DATA_ALCHEMY_API_KEY", ""),
+            cors_origins=tuple(
+                o.strip() for o in env.get("DATA_ALCHEMY_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+            max_body_bytes=int(env.get("DATA_ALCHEMY_MAX_BODY_BYTES") or 1 << 20),
+            mount_ui=env.get("DATA_ALCHEMY_UI", "") in {"1", "true", "yes"},
+        )
+
+    @property
+    def context(self) -> Context:
+        """The graphs' run context for this deployment."""
+        return Context(data_dir=str(self.data_dir), config_file=self.config_file)
+
+
+class ChatOptions(BaseModel):
+    """What an API caller may set per chat run (``config.configurable``)."""
+
+    thread_id: str | None = Field(None, pattern=THREAD_ID, description="conversation thread")
+    top_k: int | None = Field(None, ge=1, le=100, description="facts to retrieve")
+    use_lora: bool | None = Field(None, description="ask the LoRA adapter for its intuition")
+    filters: dict[str, Any] | None = Field(None, description='e.g. {"source": "jira"}')
+
+
+class ChatConfig(BaseModel):
+    """The config an API caller may send to ``/chat``."""
+
+    configurable: ChatOptions | None = None
+
+
+class PipelineConfig(BaseModel):
+    """The pipeline takes no per-run config from callers (the data dir is the server's)."""
+
+
+class ServedGraph(RunnableBinding):
+    """A compiled graph as served: a caller-facing config model, server-set context."""
+
+    config_model: Any = None
+
+    def config_schema(self, *, include: Any = None) -> type[BaseModel]:
+        """The config model LangServe validates requests against."""
+        return self.config_model
+
+    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> ServedGraph:
+        """Bind more config, keeping the caller-facing config model."""
+        bound = super().with_config(config, **kwargs)
+        bound.config_model = self.config_model
+        return bound
+
+
+def _fresh_thread(config: RunnableConfig) -> RunnableConfig:
+    """Give each input without a thread id a new one (batch inputs each get their own)."""
+    if (config.get("configurable") or {}).get("thread_id"):
+        return {}
+    return {"configurable": {"thread_id": uuid.uuid4().hex}}
+
+
+def serve_graph(graph: Any, settings: ServerSettings, name: str, threads: bool) -> ServedGraph:
+    """Wrap ``graph`` with the deployment's context, metrics and (chat) thread ids."""
+    return ServedGraph(
+        bound=graph,
+        config={
+            "configurable": {
+                "data_dir": str(settings.data_dir),
+                "config_file": settings.config_file,
+            },
+            "callbacks": [metrics.MetricsCallback(name)],
+        },
+        config_factories=[_fresh_thread] if threads else [],
+        config_model=ChatConfig if threads else PipelineConfig,
+    )
+
+
+def thread_from_header(config: dict[str, Any], request: Request) -> dict[str, Any]:
+    """LangServe ``per_req_config_modifier``: ``X-Thread-Id`` when the body names no thread."""
+    header = request.headers.get("x-thread-id")
+    configurable = dict(config.get("configurable") or {})
+    if header and not configurable.get("thread_id"):
+        if not re.match(THREAD_ID, header):
+            raise HTTPException(422, f"X-Thread-Id must match {THREAD_ID}")
+        configurable["thread_id"] = header
+    return {**config, "configurable": configurable}
+
+
+@dataclass
+class PipelineRun:
+    """One pipeline run started through ``POST /runs``."""
+
+    id: str
+    request: dict[str, Any]
+    status: str = "starting"
+    started: str = field(default_factory=now_iso)
+    ended: str | None = None
+    reports: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class RunManager:
+    """Pipeline runs in worker threads, one at a time per data dir (the run lock)."""
+
+    def __init__(self, graph: Any, settings: ServerSettings) -> None:
+        self._graph = graph
+        self._settings = settings
+        self._runs: dict[str, PipelineRun] = {}
+        self._guard = threading.Lock()
+
+    def start(self, request: dict[str, Any]) -> PipelineRun:
+        """Start a run; blocks only until the worker holds the lock.
+
+        Raises:
+            RunInProgress: Another run (in any process) holds the data dir's lock.
+        """
+        run = PipelineRun(id=uuid.uuid4().hex[:12], request=request)
+        decided = threading.Event()
+        worker = threading.Thread(
+            target=self._work, args=(run, decided), name=f"run-{run.id}", daemon=True
+        )
+        worker.start()
+        decided.wait()
+        if run.status == "rejected":
+            raise RunInProgress(run.error or "another run is in progress")
+        with self._guard:
+            self._runs[run.id] = run
+        return run
+
+    def _work(self, run: PipelineRun, decided: threading.Event) -> None:
+        try:
+            with run_lock(self._settings.data_dir):
+                run.status = "running"
+                decided.set()
+                state = self._graph.invoke(
+                    {**run.request, "run_id": run.id},
+                    {"callbacks": [metrics.MetricsCallback("pipeline")]},
+                    context=self._settings.context,
+                )
+                run.reports = state.get("reports") or {}
+                run.status = state.get("status") or "failed"
+        except RunInProgress as exc:
+            run.status, run.error = "rejected", str(exc)
+        except Exception as exc:
+            log.exception("pipeline run %s raised", run.id)
+            metrics.record_error("run")
+            run.status, run.error = "error", f"{type(exc).__name__}: {exc}"
+        finally:
+            run.ended = now_iso()
+            decided.set()
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """A run started here, else the matching line of ``runs.jsonl`` (None when unknown)."""
+        with self._guard:
+            run = self._runs.get(run_id)
+        if run is not None:
+            return asdict(run)
+        for row in reversed(read_runs(self._settings.data_dir)):
+            if row.get("run_id") == run_id:
+                errors = row.get("errors") or {}
+                return {
+                    "id": run_id,
+                    "request": row.get("request") or {},
+                    "status": row.get("status"),
+                    "started": row.get("start"),
+                    "ended": row.get("end"),
+                    "reports": row.get("stages") or {},
+                    "error": "; ".join(f"{k}: {v}" for k, v in errors.items()) or None,
+                }
+        return None
+
+    def list(self) -> list[dict[str, Any]]:
+        """Runs started by this process, newest first."""
+        with self._guard:
+            runs = list(self._runs.values())
+        return [asdict(r) for r in sorted(runs, key=lambda r: r.started, reverse=True)]
+
+
+class FeedbackIn(BaseModel):
+    """A rating of one answer (``POST /feedback``)."""
+
+    thread_id: str = Field("", max_length=128)
+    question: str = Field(min_length=1)
+    answer: str = ""
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    rating: Literal["up", "down"]
+    error: bool = False
+
+
+class ApiKeyMiddleware:
+    """Require ``X-API-Key`` on every HTTP route except the public ones."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.api_key = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass authorized requests (and non-HTTP traffic) through; answer 401 otherwise."""
+        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+            given = dict(scope["headers"]).get(b"x-api-key", b"")
+            if not hmac.compare_digest(given, self.api_key):
+                response = JSONResponse({"detail": "missing or wrong X-API-Key"}, status_code=401)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Count requests and their latency by route template (never by raw path).
+
+    Routes of a mounted app (the UI) are labelled with their mount prefix.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time the whole response, streamed bodies included."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            route = f"{scope.get('root_path', '')}{route}" if route else "unmatched"
+            metrics.observe_request(route, scope["method"], status, time.perf_counter() - start)
+
+
+def _pipeline_lock(settings: ServerSettings) -> Callable[[Request], AsyncIterator[None]]:
+    async def hold_lock(request: Request) -> AsyncIterator[None]:
+        if request.url.path.rsplit("/", 1)[-1] not in RUN_ENDPOINTS:
+            yield
+            return
+        try:
+            with run_lock(settings.data_dir):
+                yield
+        except RunInProgress as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    return hold_lock
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: from the environment)."""
+    settings = settings or ServerSettings.from_env()
+    chat_graph = build_chat_graph()
+    pipeline_graph = build_pipeline_graph()
+    runs = RunManager(pipeline_graph, settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = str(settings.data_dir / "checkpoints.sqlite")
+        async with AsyncSqliteSaver.from_conn_string(path) as saver:
+            chat_graph.checkpointer = saver
+            log.info("API on data dir %s (thread memory in %s)", settings.data_dir, path)
+            try:
+                yield
+            finally:
+                chat_graph.checkpointer = None
+
+    app = FastAPI(
+        title="Data Alchemy",
+        version="0.1.0",
+        description="Cited answers from your Jira, Git and docs; pipeline runs.",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+
+    add_routes(
+        app,
+        serve_graph(chat_graph, settings, "chat", threads=True),
+        path="/chat",
+        per_req_config_modifier=thread_from_header,
+    )
+    add_routes(
+        app,
+        serve_graph(pipeline_graph, settings, "pipeline", threads=False),
+        path="/pipeline",
+        dependencies=[Depends(_pipeline_lock(settings), scope="request")],
+    )
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness (no API key needed)."""
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics_route() -> Response:
+        """Prometheus metrics."""
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.post("/runs", status_code=202, tags=["pipeline"])
+    async def start_run(body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+        """Start a pipeline run in a worker thread; poll ``GET /runs/{id}``."""
+        try:
+            request = pipeline_graph.get_input_schema().model_validate(body or {})
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        request = {
+            k: v
+            for k, v in request.model_dump(exclude_unset=True).items()
+            if k not in {"run_id", "plan", "reports", "status", "answer"}
+        }
+        try:
+            run = await run_in_threadpool(runs.start, request)
+        except RunInProgress as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"id": run.id, "status": run.status, "url": f"/runs/{run.id}"}
+
+    @app.get("/runs", tags=["pipeline"])
+    async def list_runs() -> list[dict[str, Any]]:
+        """Runs started by this server, newest first."""
+        return runs.list()
+
+    @app.get("/runs/{run_id}", tags=["pipeline"])
+    async def get_run(run_id: str) -> dict[str, Any]:
+        """Status and stage reports of one run."""
+        found = await run_in_threadpool(runs.get, run_id)
+        if found is None:
+            raise HTTPException(404, f"no run {run_id!r}")
+        return found
+
+    @app.post("/feedback", status_code=201, tags=["chat"])
+    async def feedback(body: FeedbackIn) -> dict[str, Any]:
+        """Record a 👍/👎 rating (a turn that errored is never stored as 👍)."""
+        row = make_row(**body.model_dump())
+        await run_in_threadpool(save_feedback, settings.data_dir, row)
+        return row
+
+    if settings.mount_ui:
+        _mount_ui(app, settings)
+    if settings.api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(MetricsMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "X-Thread-Id"],
+        )
+    return app
+
+
+def _mount_ui(app: FastAPI, settings: ServerSettings) -> None:
+    """Serve the Chainlit app at ``/ui`` in this process, on the server's data dir and config.
+
+    Chainlit keeps one app per process (its settings come from ``.chainlit/`` in the project
+    root), so mount it in one API app only.
+    """
+    os.environ.setdefault("CHAINLIT_APP_ROOT", str(ROOT))
+    os.environ["DATA_ALCHEMY_DATA_DIR"] = str(settings.data_dir)
+    if settings.config_file:
+        os.environ["DATA_ALCHEMY_CONFIG"] = settings.config_file
+    from chainlit.utils import mount_chainlit
+
+    mount_chainlit(app, target=str(ROOT / "chainlit_app" / "app.py"), path="/ui")
+
+
+app = create_app()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from langchain_core.callbacks import dispatch_custom_event
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
@@ -41,13 +42,20 @@ def fuse(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) ->
 
     ctx = get_context(runtime, config)
     writer = get_stream_writer()
+
+    def emit(token: str) -> None:
+        # The stream writer feeds LangGraph's "custom" mode (CLI, Chainlit); the callback
+        # event feeds astream_events, which LangServe's /stream_events relays.
+        writer({"token": token})
+        dispatch_custom_event("token", {"token": token}, config=config)
+
     start = time.perf_counter()
     result = fuse_answer(
         state["standalone_question"],
         state.get("facts") or [],
         state.get("intuition"),
         ctx.settings,
-        stream_callback=lambda token: writer({"token": token}),
+        stream_callback=emit,
     )
     return {
         "answer": result["answer"],

@@ -1,0 +1,210 @@
+"""The Chainlit UI: the chat graph with streamed tokens, one step per node, and cited sources.
+
+Run ``chainlit run chainlit_app/app.py`` from the project root (its settings are in
+``.chainlit/config.toml``), or set ``DATA_ALCHEMY_UI=1`` to serve it at ``/ui`` from
+``server.py``. The data dir and config come from ``DATA_ALCHEMY_DATA_DIR`` and
+``DATA_ALCHEMY_CONFIG``. Each chat session is one thread of the graph's checkpointer
+(``<data_dir>/checkpoints.sqlite``), so follow-up questions see the history; 👍/👎 go to
+``<data_dir>/feedback.jsonl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from typing import Any
+
+import chainlit as cl
+from chainlit.utils import utc_now
+from langchain_core.messages import AIMessageChunk
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from chainlit_app.feedback_layer import FeedbackDataLayer
+from chainlit_app.render import (
+    ANSWER_NODE,
+    STEP_TYPES,
+    describe_result,
+    source_names,
+    source_text,
+    sources_markdown,
+    step_label,
+)
+from graph.chat import build_chat_graph
+from graph.configuration import Context
+from tools.metrics import MetricsCallback
+
+log = logging.getLogger("data_alchemy.ui")
+
+STREAM_MODES = ["tasks", "messages", "updates", "custom"]
+
+
+class ChatResources:
+    """The chat graph and its checkpointer, opened once on the running event loop.
+
+    Opened lazily on first use as well as at start-up, because a Chainlit app mounted in
+    another FastAPI app (``server.py``) does not get Chainlit's start-up hook.
+    """
+
+    def __init__(self) -> None:
+        self.context = Context()
+        self.feedback = FeedbackDataLayer(self.context.data_path)
+        self._graph: Any = None
+        self._stack = AsyncExitStack()
+        self._lock = asyncio.Lock()
+
+    async def graph(self) -> Any:
+        """The chat graph compiled with an :class:`AsyncSqliteSaver`."""
+        async with self._lock:
+            if self._graph is None:
+                self.context.data_path.mkdir(parents=True, exist_ok=True)
+                path = str(self.context.data_path / "checkpoints.sqlite")
+                saver = await self._stack.enter_async_context(
+                    AsyncSqliteSaver.from_conn_string(path)
+                )
+                self._graph = build_chat_graph(checkpointer=saver)
+                log.info("chat UI on data dir %s", self.context.data_path)
+            return self._graph
+
+    async def close(self) -> None:
+        """Close the checkpointer."""
+        async with self._lock:
+            await self._stack.aclose()
+            self._graph = None
+
+
+resources = ChatResources()
+
+
+@cl.data_layer
+def data_layer() -> FeedbackDataLayer:
+    """Enable Chainlit's 👍/👎 buttons, stored in ``feedback.jsonl``."""
+    return resources.feedback
+
+
+@cl.on_app_startup
+async def open_resources() -> None:
+    """Open the checkpointer before the first question."""
+    await resources.graph()
+
+
+@cl.on_app_shutdown
+async def close_resources() -> None:
+    """Close the checkpointer."""
+    await resources.close()
+
+
+class Turn:
+    """One question answered in the UI: steps per node, streamed tokens, final state."""
+
+    def __init__(self, message: cl.Message, parent_id: str | None) -> None:
+        self.answer = message
+        self.parent_id = parent_id
+        self.steps: dict[str, cl.Step] = {}
+        self.token_source: str | None = None
+        self.final: dict[str, Any] = {}
+
+    async def on_task(self, task: dict[str, Any]) -> None:
+        """Open a step when a node starts, close it with a summary when it ends."""
+        if "result" not in task and "error" not in task:
+            step = cl.Step(
+                name=step_label(task["name"]),
+                type=STEP_TYPES.get(task["name"], "tool"),
+                parent_id=self.parent_id,
+                show_input=False,
+            )
+            step.start = utc_now()
+            self.steps[task["id"]] = step
+            await step.send()
+            return
+        step = self.steps.pop(task["id"], None)
+        if step is None:
+            return
+        if task.get("error"):
+            step.is_error = True
+            step.output = str(task["error"])
+        else:
+            step.output = describe_result(task["name"], task.get("result"))
+        step.end = utc_now()
+        await step.update()
+
+    async def on_token(self, token: str, source: str) -> None:
+        """Stream a token of the answer.
+
+        The finalist's own stream (``custom``: citations already checked) wins over raw LLM
+        chunks (``messages``): when it starts, it replaces what the chunks showed so far.
+        """
+        if not token or (source == "messages" and self.token_source == "custom"):
+            return
+        replace = source == "custom" and self.token_source == "messages"
+        self.token_source = source
+        await self.answer.stream_token(token, is_sequence=replace)
+
+    async def on_event(self, mode: str, chunk: Any) -> None:
+        """Dispatch one ``astream`` event."""
+        if mode == "tasks":
+            await self.on_task(chunk)
+        elif mode == "custom" and isinstance(chunk, dict) and "token" in chunk:
+            await self.on_token(str(chunk["token"]), "custom")
+        elif mode == "messages":
+            message, meta = chunk
+            if isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == ANSWER_NODE:
+                await self.on_token(message.text, "messages")
+        elif mode == "updates":
+            for update in chunk.values():
+                if isinstance(update, dict):
+                    self.final.update(update)
+
+    async def fail_open_steps(self, error: BaseException) -> None:
+        """Mark the steps still running as failed."""
+        for step in self.steps.values():
+            step.is_error = True
+            step.output = f"{type(error).__name__}: {error}"
+            step.end = utc_now()
+            await step.update()
+        self.steps.clear()
+
+
+@cl.on_message
+async def answer(message: cl.Message) -> None:
+    """Answer one question through the chat graph, streaming as it goes."""
+    graph = await resources.graph()
+    thread_id = cl.context.session.thread_id
+    run = cl.context.current_run
+    reply = cl.Message(content="")
+    turn = Turn(reply, parent_id=run.id if run else None)
+    config = {
+        "configurable": {"thread_id": thread_id},
+        "callbacks": [MetricsCallback("chat")],
+    }
+    error = False
+    try:
+        async for mode, chunk in graph.astream(
+            {"question": message.content},
+            config,
+            context=resources.context,
+            stream_mode=STREAM_MODES,
+        ):
+            await turn.on_event(mode, chunk)
+        citations = turn.final.get("citations") or []
+        names = source_names(citations)
+        reply.content = str(turn.final.get("answer", "")) + sources_markdown(names, citations)
+        reply.elements = [
+            cl.Text(name=name, content=source_text(cite), display="side")
+            for name, cite in zip(names, citations, strict=True)
+        ]
+    except Exception as exc:
+        log.exception("chat turn failed")
+        await turn.fail_open_steps(exc)
+        error, citations = True, []
+        reply.content = f"Sorry, answering failed: {type(exc).__name__}: {exc}"
+    await reply.send()
+    if run is not None:
+        resources.feedback.remember(
+            run.id,
+            thread_id=thread_id,
+            question=message.content,
+            answer=str(turn.final.get("answer", reply.content)),
+            sources=citations,
+            error=error,
+        )

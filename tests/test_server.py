@@ -1,0 +1,356 @@
+"""The HTTP API (server.py) through FastAPI's TestClient, on a real built data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from server import ServerSettings, create_app
+from tests.test_langgraph_dev import LiveProcess, free_port, offline_env
+from tools.feedback import (
+    delete_feedback,
+    feedback_path,
+    make_row,
+    read_feedback,
+    save_feedback,
+)
+from tools.scheduling import run_lock
+
+QUESTION = "How do I start the Appcelerator Daemon and check its status?"
+FOLLOW_UP = "And how do I stop it?"
+CITATION_KEYS = {"source", "id", "title", "uri", "snippet"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(built_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the built data dir (the API writes checkpoints and feedback)."""
+    target = tmp_path_factory.mktemp("serve") / "data"
+    shutil.copytree(
+        built_data_dir,
+        target,
+        ignore=shutil.ignore_patterns("checkpoints.sqlite*", "feedback.jsonl*", "*.lock"),
+    )
+    return target
+
+
+@pytest.fixture(scope="module")
+def client(data_dir: Path):
+    app = create_app(ServerSettings(data_dir=data_dir))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def invoke(client: TestClient, question: str, thread: str | None = None, **config) -> dict:
+    headers = {"X-Thread-Id": thread} if thread else {}
+    body = {"input": {"question": question}, "config": {"configurable": config}}
+    response = client.post("/chat/invoke", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["output"]
+
+
+def sse_events(response) -> list[list]:
+    """``[event name, parsed data or None]`` for each server-sent event."""
+    events: list[list] = []
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            events.append([line.split(":", 1)[1].strip(), None])
+        elif line.startswith("data:") and events:
+            events[-1][1] = json.loads(line.split(":", 1)[1])
+    return events
+
+
+def test_health_and_schemas(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert "question" in json.dumps(client.get("/chat/input_schema").json())
+    configurable = json.dumps(client.get("/chat/config_schema").json())
+    assert "thread_id" in configurable and "top_k" in configurable
+    assert "data_dir" not in configurable  # callers cannot point the server elsewhere
+    for page in ("/chat/playground/", "/pipeline/playground/", "/docs"):
+        assert client.get(page).status_code == 200, page
+
+
+def test_invoke_answers_with_citations(client: TestClient) -> None:
+    out = invoke(client, QUESTION)
+    assert out["answer"].strip() and not out["refused"]
+    assert out["citations"], out["answer"]
+    assert all(set(cite) >= CITATION_KEYS for cite in out["citations"])
+    assert "[1]" in out["answer"]
+
+
+def test_thread_memory_across_two_calls(client: TestClient) -> None:
+    first = invoke(client, QUESTION, thread="memory-1")
+    second = invoke(client, FOLLOW_UP, thread="memory-1")
+    assert [m["content"] for m in second["messages"] if m["type"] == "human"] == [
+        QUESTION,
+        FOLLOW_UP,
+    ]
+    assert second["messages"][1]["content"] == first["answer"]
+    assert second["standalone_question"] != FOLLOW_UP  # condensed with the history
+    other = invoke(client, FOLLOW_UP, thread="memory-2")
+    assert len(other["messages"]) == 2
+    # the thread id may also come in the body's config
+    third = invoke(client, "Thanks, and what about its logs?", thread_id="memory-1")
+    assert len(third["messages"]) == 6
+
+
+def test_batch_gives_each_input_its_own_thread(client: TestClient) -> None:
+    body = {"inputs": [{"question": QUESTION}, {"question": "What is appcd?"}]}
+    response = client.post("/chat/batch", json=body)
+    assert response.status_code == 200, response.text
+    outputs = response.json()["output"]
+    assert len(outputs) == 2
+    assert all(len(out["messages"]) == 2 and out["answer"] for out in outputs)
+    per_item = {
+        "inputs": [{"question": QUESTION}, {"question": FOLLOW_UP}],
+        "config": [
+            {"configurable": {"thread_id": "batch-a"}},
+            {"configurable": {"thread_id": "batch-a-2"}},
+        ],
+    }
+    assert client.post("/chat/batch", json=per_item).status_code == 200
+    later = invoke(client, FOLLOW_UP, thread="batch-a")
+    assert len(later["messages"]) == 4
+
+
+def test_stream_gives_each_node_update_then_the_answer(client: TestClient) -> None:
+    with client.stream("POST", "/chat/stream", json={"input": {"question": QUESTION}}) as resp:
+        assert resp.status_code == 200
+        events = sse_events(resp)
+    updates = [payload for name, payload in events if name == "data"]
+    assert events[-1][0] == "end"
+    assert list(updates[0]) == ["condense"]
+    assert updates[-1]["fuse"]["answer"] and updates[-1]["fuse"]["citations"]
+
+
+def test_stream_events_show_every_node(client: TestClient) -> None:
+    body = {"input": {"question": QUESTION}}
+    with client.stream("POST", "/chat/stream_events", json=body) as resp:
+        assert resp.status_code == 200
+        events = [payload for name, payload in sse_events(resp) if name == "data"]
+    started = {e["name"] for e in events if e["event"] == "on_chain_start"}
+    assert {"condense", "retrieve", "intuition", "fuse"} <= started
+    final = [e for e in events if e["event"] == "on_chain_end" and e["name"] == "fuse"]
+    assert final and final[-1]["data"]["output"]["answer"]
+
+
+def test_graph_nodes_run_off_the_event_loop(client: TestClient, monkeypatch) -> None:
+    from tools.index.search import Retriever
+
+    seen: list[bool] = []
+    search = Retriever.search
+
+    def spy(self, *args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            seen.append(True)
+        except RuntimeError:
+            seen.append(False)
+        return search(self, *args, **kwargs)
+
+    monkeypatch.setattr(Retriever, "search", spy)
+    invoke(client, QUESTION)
+    assert seen == [False]  # encoding and search ran in a worker thread, not on the loop
+
+
+def test_oversized_request_is_refused(client: TestClient) -> None:
+    big = {"input": {"question": "x" * (2 << 20)}}
+    assert client.post("/chat/invoke", json=big).status_code == 413
+
+
+def test_bad_input_is_a_clear_error(client: TestClient) -> None:
+    assert client.post("/chat/invoke", json={"input": {"question": 3}}).status_code == 422
+    bad_thread = {"input": {"question": QUESTION}}
+    response = client.post("/chat/invoke", json=bad_thread, headers={"X-Thread-Id": "a b/c"})
+    assert response.status_code == 422
+
+
+def test_a_failing_node_is_a_500_and_counted(client: TestClient) -> None:
+    ai_last = {"input": {"messages": [{"type": "ai", "content": "hello"}]}}
+    assert client.post("/chat/invoke", json=ai_last).status_code == 500
+    text = client.get("/metrics").text
+    assert 'data_alchemy_errors_total{where="node:chat.condense"}' in text
+    assert 'data_alchemy_errors_total{where="http"}' in text
+
+
+def test_metrics_count_requests_nodes_and_hits(client: TestClient) -> None:
+    invoke(client, QUESTION)
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'data_alchemy_requests_total{method="POST",route="/chat/invoke",status="200"}' in text
+    for node in ("condense", "retrieve", "intuition", "fuse"):
+        assert f'data_alchemy_node_seconds_count{{graph="chat",node="{node}"}}' in text
+    hits = [
+        line for line in text.splitlines() if line.startswith("data_alchemy_retrieval_hits_sum")
+    ]
+    assert hits and float(hits[0].split()[-1]) > 0
+
+
+def test_runs_start_off_loop_and_report_status(client: TestClient) -> None:
+    response = client.post("/runs", json={"stages": ["index"]})
+    assert response.status_code == 202, response.text
+    run_id = response.json()["id"]
+    for _ in range(600):
+        run = client.get(f"/runs/{run_id}").json()
+        if run["status"] not in ("starting", "running"):
+            break
+        time.sleep(0.1)
+    assert run["status"] == "ok", run
+    assert run["reports"]["index"]["status"] == "skipped"  # nothing changed since the build
+    assert run_id in {r["id"] for r in client.get("/runs").json()}
+    assert client.get("/runs/nope").status_code == 404
+    assert client.post("/runs", json={"stages": ["bake"]}).status_code == 422
+
+
+def test_runs_respect_the_run_lock(client: TestClient, data_dir: Path) -> None:
+    with run_lock(data_dir):
+        assert client.post("/runs", json={"stages": ["index"]}).status_code == 409
+        piped = client.post("/pipeline/invoke", json={"input": {"stages": ["index"]}})
+        assert piped.status_code == 409
+    piped = client.post("/pipeline/invoke", json={"input": {"stages": ["index"]}})
+    assert piped.status_code == 200, piped.text
+    assert piped.json()["output"]["status"] == "ok"
+
+
+def test_feedback_route_writes_rows(client: TestClient, data_dir: Path) -> None:
+    row = {
+        "thread_id": "fb-1",
+        "question": QUESTION,
+        "answer": "Run appcd start [1].",
+        "sources": [{"source": "docs", "id": "guide.md", "title": "Guide", "uri": "u"}],
+        "rating": "up",
+    }
+    assert client.post("/feedback", json=row).status_code == 201
+    assert client.post("/feedback", json={**row, "error": True}).json()["rating"] == "down"
+    assert client.post("/feedback", json={**row, "rating": "meh"}).status_code == 422
+    rows = [r for r in read_feedback(data_dir) if r["thread_id"] == "fb-1"]
+    assert [(r["rating"], r["error"]) for r in rows] == [("up", False), ("down", True)]
+
+
+def test_auth_on_every_route_but_health(data_dir: Path) -> None:
+    app = create_app(ServerSettings(data_dir=data_dir, api_key="s3cret"))
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 200
+        body = {"input": {"question": QUESTION}}
+        assert c.post("/chat/invoke", json=body).status_code == 401
+        wrong = c.post("/chat/invoke", json=body, headers={"X-API-Key": "nope"})
+        assert wrong.status_code == 401
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/docs").status_code == 401
+        assert c.post("/chat/invoke", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
+
+
+def test_ui_mounted_in_the_same_process_behind_the_key(data_dir: Path, monkeypatch) -> None:
+    # mounting sets process-wide variables for the Chainlit app; restore them afterwards
+    for name in ("DATA_ALCHEMY_DATA_DIR", "CHAINLIT_APP_ROOT", "CHAINLIT_ROOT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    app = create_app(ServerSettings(data_dir=data_dir, mount_ui=True, api_key="k"))
+    key = {"X-API-Key": "k"}
+    with TestClient(app) as c:
+        assert c.get("/ui/").status_code == 401
+        page = c.get("/ui/", headers=key)
+        assert page.status_code == 200 and "<title>Data Alchemy</title>" in page.text
+        settings = c.get("/ui/project/settings", params={"language": "en-US"}, headers=key)
+        assert settings.json()["ui"]["name"] == "Data Alchemy"
+        assert 'route="/ui/project/settings"' in c.get("/metrics", headers=key).text
+
+
+def test_cors_closed_by_default_and_opened_by_list(client: TestClient, data_dir: Path) -> None:
+    preflight = {
+        "Origin": "https://evil.example",
+        "Access-Control-Request-Method": "POST",
+    }
+    assert (
+        "access-control-allow-origin"
+        not in client.options("/chat/invoke", headers=preflight).headers
+    )
+    app = create_app(ServerSettings(data_dir=data_dir, cors_origins=("https://ui.example",)))
+    with TestClient(app) as c:
+        allowed = c.options("/chat/invoke", headers={**preflight, "Origin": "https://ui.example"})
+        assert allowed.headers["access-control-allow-origin"] == "https://ui.example"
+        denied = c.options("/chat/invoke", headers=preflight)
+        assert "access-control-allow-origin" not in denied.headers
+
+
+def test_cli_serves_https_given_a_certificate(data_dir: Path, tmp_path: Path) -> None:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    openssl += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+    subprocess.run(openssl, check=True, capture_output=True)
+    port = free_port()
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
+    args += ["--certfile", str(cert), "--keyfile", str(key)]
+    server = LiveProcess(
+        [str(Path(sys.executable).with_name("data-alchemy")), *args], offline_env()
+    )
+    try:
+        server.wait_for(rf"serving on https://127\.0\.0\.1:{port}")
+        server.wait_http(f"https://127.0.0.1:{port}/healthz", verify=False)
+    finally:
+        server.stop()
+
+
+def test_settings_from_environment(tmp_path: Path) -> None:
+    env = {
+        "DATA_ALCHEMY_DATA_DIR": str(tmp_path),
+        "DATA_ALCHEMY_API_KEY": "k",
+        "DATA_ALCHEMY_CORS_ORIGINS": "https://a.example, https://b.example",
+        "DATA_ALCHEMY_MAX_BODY_BYTES": "1000",
+        "DATA_ALCHEMY_UI": "1",
+    }
+    settings = ServerSettings.from_env(env)
+    assert settings.data_dir == tmp_path.resolve() and settings.api_key == "k"
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.max_body_bytes == 1000 and settings.mount_ui
+    assert ServerSettings.from_env({}).cors_origins == ()
+
+
+# feedback store (tools/feedback.py)
+
+
+def test_feedback_store_upserts_deletes_and_keeps_bad_lines(tmp_path: Path) -> None:
+    sources = [{"source": "jira", "id": "DAEMON-1", "title": "t", "uri": "u", "snippet": "s"}]
+    up = make_row(thread_id="t", question="q?", answer="a [1]", sources=sources, rating="up")
+    assert up["sources"] == [{"source": "jira", "id": "DAEMON-1", "title": "t", "uri": "u"}]
+    save_feedback(tmp_path, up)
+    with open(feedback_path(tmp_path), "a", encoding="utf-8") as handle:
+        handle.write("{not json\n")
+    down = make_row(thread_id="t", question="q2?", answer="b", sources=[], rating="down")
+    save_feedback(tmp_path, down)
+    assert [(r["id"], r["rating"]) for r in read_feedback(tmp_path)] == [
+        (up["id"], "up"),
+        (down["id"], "down"),
+    ]  # the broken line is skipped with a logged reason
+    changed = make_row(
+        thread_id="t",
+        question="q?",
+        answer="a [1]",
+        sources=[],
+        rating="down",
+        feedback_id=up["id"],
+    )
+    save_feedback(tmp_path, changed)  # a changed vote replaces the row
+    assert [r["rating"] for r in read_feedback(tmp_path)] == ["down", "down"]
+    assert delete_feedback(tmp_path, down["id"]) and not delete_feedback(tmp_path, "missing")
+    assert [r["id"] for r in read_feedback(tmp_path)] == [up["id"]]
+    assert "{not json" in feedback_path(tmp_path).read_text(encoding="utf-8")
+
+
+def test_feedback_rows_never_call_an_error_good(tmp_path: Path) -> None:
+    row = make_row(thread_id="t", question="q?", answer="boom", sources=[], rating="up", error=True)
+    assert (row["rating"], row["error"]) == ("down", True)
+    with pytest.raises(ValueError, match="rating"):
+        make_row(thread_id="t", question="q?", answer="", sources=[], rating="great")
+    with pytest.raises(ValueError, match="question"):
+        make_row(thread_id="t", question=" ", answer="", sources=[], rating="up")
