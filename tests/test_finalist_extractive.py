@@ -237,3 +237,12 @@ def test_markers_renumbered_and_sentences_split():
     assert "".join(pieces) + stream.flush() == text  # split markers are held, then renumbered
     doc = "# Title\n\nFirst line wraps\nhere. Second [2].\n\n```\ncode. Here\n```\n- Item one."
     assert sentences(doc) == ["First line wraps here.", "Second [2].", "Item one."]
+
+
+def test_navigation_lines_and_list_headings_are_not_sentences(corpus_dir):
+    from tools.finalist.citations import sentences
+
+    text = (corpus_dir / "docs/appc-daemon/docs/CLI/stop.md").read_text(encoding="utf-8")
+    found = sentences(text)
+    assert "Stops the Appc Daemon if running." in found
+    assert not any("➤" in s or "####" in s for s in found), found

@@ -23,7 +23,11 @@ _SENTENCE_END = re.compile(r"[.!?][\"')]*(?:[ \t]*" + MARKER.pattern + r")*(?=\s
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "Mr.", "Dr.", "No.")
 _BLOCK_START = re.compile(r"^[ \t]*(?:[-*+][ \t]|\d+[.)][ \t]|>)")
 _BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)]|>)[ \t]*")
-_NOT_PROSE = re.compile(r"^[ \t]*(?:#{1,6}[ \t]|\|)")
+# Headings (also inside a list item or quote), table rows, and navigation lines made of
+# links alone ("> [Home](../README.md) ➤ [CLI](README.md) ➤ stop") are not prose.
+_NOT_PROSE = re.compile(
+    r"^[ \t]*(?:(?:[-*+]|\d+[.)]|>)[ \t]+)*(?:#{1,6}[ \t]|\||\[[^\]]*\]\([^)]*\)[ \t]*[➤»›/|>-])"
+)
 _FENCE = re.compile(r"^[ \t]*(?:```|~~~)")
 _INDENTED = re.compile(r"^(?:\t| {4})")
 
