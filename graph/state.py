@@ -51,9 +51,11 @@ class PipelineState(TypedDict):
     question: NotRequired[str]
     """When set, the chat route answers it after the stages."""
     run_id: NotRequired[str]
+    start: NotRequired[str]
+    """When the run began (ISO 8601, UTC), stamped by the plan node."""
     plan: NotRequired[dict[str, StagePlan]]
     reports: NotRequired[Annotated[dict[str, dict[str, Any]], merge_dicts]]
-    status: NotRequired[Literal["ok", "failed"]]
+    status: NotRequired[Literal["ok", "failed", "interrupted"]]
     answer: NotRequired[dict[str, Any]]
 
 

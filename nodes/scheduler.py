@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -12,12 +13,17 @@ from graph.configuration import Context, get_context
 from graph.state import STAGES, PipelineState
 from nodes.common import request_sources
 from tools.planning import make_plan
-from tools.runs import append_run, now_iso
+from tools.runs import append_run, now_iso, run_record, stage_reports
+
+log = logging.getLogger(__name__)
+
+REQUEST_KEYS = ("stages", "mode", "synthesis", "max_samples", "sources")
 
 
 def plan(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Decide which stages run and why, from fingerprints of their inputs."""
+    """Stamp the start, and decide which stages run and why from their inputs' fingerprints."""
     ctx = get_context(runtime, config)
+    start = now_iso()
     decided = make_plan(
         ctx.settings,
         ctx.data_path,
@@ -26,7 +32,11 @@ def plan(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
         force=bool(state.get("force")),
         sources=request_sources(state),
     )
-    return {"plan": decided, "run_id": state.get("run_id") or uuid.uuid4().hex[:12]}
+    for stage, decision in decided.items():
+        log.info(
+            "plan: %s %s (%s)", stage, "runs" if decision["run"] else "skipped", decision["reason"]
+        )
+    return {"plan": decided, "run_id": state.get("run_id") or uuid.uuid4().hex[:12], "start": start}
 
 
 def finish(
@@ -34,26 +44,15 @@ def finish(
 ) -> dict[str, Any]:
     """Give the run its status and append it to ``runs.jsonl``."""
     ctx = get_context(runtime, config)
-    reports = state.get("reports") or {}
     plan_ = state.get("plan") or {}
-    for stage, decision in plan_.items():
-        if not decision["run"] and stage not in reports:
-            reports[stage] = {"stage": stage, "status": "skipped", "reason": decision["reason"]}
-    failed = [name for name, rep in reports.items() if rep.get("status") == "failed"]
-    status = "failed" if failed else "ok"
-    append_run(
-        ctx.data_path,
-        {
-            "run_id": state.get("run_id"),
-            "end": now_iso(),
-            "request": {k: state.get(k) for k in ("stages", "mode", "synthesis", "max_samples")},
-            "plan": plan_,
-            "stages": {
-                name: {k: v for k, v in rep.items() if not k.endswith("_items")}
-                for name, rep in reports.items()
-            },
-            "errors": {name: reports[name].get("reason") for name in failed},
-            "status": status,
-        },
+    reports = state.get("reports") or {}
+    record = run_record(
+        run_id=state.get("run_id"),
+        start=state.get("start"),
+        request={k: state.get(k) for k in REQUEST_KEYS},
+        plan=plan_,
+        reports=reports,
     )
-    return {"status": status, "reports": reports}
+    append_run(ctx.data_path, record)
+    log.info("run %s: %s", record["run_id"], record["status"])
+    return {"status": record["status"], "reports": stage_reports(plan_, reports)}

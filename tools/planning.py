@@ -1,9 +1,10 @@
 """Agent S's decisions: which stages must run, from input fingerprints.
 
 A stage's *fingerprint* hashes everything its output depends on (source files, upstream
-artifacts, the models it uses). After a stage succeeds its fingerprint is stored in
-``<data_dir>/state/<stage>.json``; a later run whose fingerprint matches skips the stage and
-says so.
+artifacts, the models it uses, the wash code). After a stage succeeds its fingerprint is
+stored in ``<data_dir>/state/<stage>.json``; a later run whose fingerprint matches skips the
+stage and says so. Once a graceful stop was asked for (SIGTERM, see
+``tools.scheduling``), stages that have not started yet do not start.
 """
 
 from __future__ import annotations
@@ -18,21 +19,31 @@ from tools.config import Settings, SourcesSettings
 from tools.jsonl import read_json, write_json
 from tools.records import stable_hash
 from tools.report import StageReport
+from tools.scheduling import stop_reason
 
 log = logging.getLogger(__name__)
 
 STAGES: tuple[str, ...] = ("wash", "refine", "index", "train")
+INTERRUPTED = "interrupted"
+"""Status of a stage that did not start because a stop was asked for, and of its run."""
 UPSTREAM = {"wash": None, "refine": "wash", "index": "wash", "train": "refine"}
 
 
 def file_digest(path: Path) -> str | None:
-    """SHA-256 of a file's bytes, or None when it does not exist."""
+    """SHA-256 of a file's bytes, None when it does not exist, or why it cannot be read.
+
+    An unreadable input changes the fingerprint, so the stage runs and reports the error
+    itself instead of the plan failing.
+    """
     if not path.is_file():
         return None
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
     return digest.hexdigest()
 
 
@@ -42,11 +53,13 @@ def fingerprint(
     """Hash of everything ``stage``'s output depends on."""
     if stage == "wash":
         from tools.loaders import source_fingerprint
+        from tools.wash.pipeline import code_version
 
         parts: list[Any] = [
             source_fingerprint(sources or settings.sources, settings),
             settings.wash.model_dump(exclude={"spark_master"}),
             settings.model_b.model,
+            code_version(),
         ]
     elif stage == "refine":
         parts = [
@@ -56,7 +69,11 @@ def fingerprint(
             settings.model_a.model_dump(exclude={"api_key", "timeout", "concurrency"}),
         ]
     elif stage == "index":
-        parts = [file_digest(data_dir / "rag_chunks.jsonl"), settings.model_b.model_dump()]
+        parts = [
+            file_digest(data_dir / "rag_chunks.jsonl"),
+            settings.model_b.model_dump(),
+            settings.index.model_dump(),
+        ]
     elif stage == "train":
         parts = [
             file_digest(data_dir / "sft_train.jsonl"),
@@ -151,14 +168,20 @@ def run_if_changed(
     """Run ``work`` unless the stage's inputs equal those of its last success.
 
     The check is repeated here (not only in the plan) because an upstream stage that ran
-    may still have produced byte-identical output.
+    may still have produced byte-identical output. After a stop request the stage does not
+    start: its report has status ``interrupted`` (a stage already running finishes first).
     """
+    stop = stop_reason()
+    if stop:
+        log.warning("%s: not started (%s)", stage, stop)
+        return StageReport(stage, status=INTERRUPTED, reason=f"not started: {stop}").finish()
     if not force:
         current, why = is_current(stage, settings, data_dir, sources)
         if current:
             report = StageReport(stage=stage, status="skipped", reason=why)
             return report.finish()
     print_before = fingerprint(stage, settings, data_dir, sources)
+    log.info("%s: running", stage)
     report = work()
     if report.status != "failed":
         record_success(stage, data_dir, print_before, report)

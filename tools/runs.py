@@ -1,12 +1,26 @@
-"""The run log ``<data_dir>/runs.jsonl``: one line per pipeline run."""
+"""The run log ``<data_dir>/runs.jsonl``: one line per pipeline run.
+
+A line holds the run's ``start`` and ``end``, the ``request``, the ``plan`` (each stage's
+run/skip decision and its reason), every stage's report (status, reason, counts in, out,
+skipped, failed, stage counters, seconds, and the first per-item errors), the run-level
+``errors`` by stage, and the ``status``: ``ok``, ``failed`` (a stage failed; nothing after
+it ran) or ``interrupted`` (a stop was asked for; stages after the running one did not
+start).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tools.jsonl import append_jsonl, read_jsonl
+from tools.planning import INTERRUPTED
+from tools.report import StageReport
+
+MAX_ITEM_ERRORS = 20
+"""Per-item errors kept per stage in the log line (the count is always complete)."""
 
 
 def now_iso() -> str:
@@ -14,8 +28,83 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def stage_reports(
+    plan: Mapping[str, Mapping[str, Any]], reports: Mapping[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Every stage's report in plan order, with a skip report for each stage that did not run.
+
+    A stage the plan skipped gets the plan's reason; a planned stage that was never reached
+    names the failed stage that ended the run.
+    """
+    failed = [name for name, rep in reports.items() if rep.get("status") == "failed"]
+    out: dict[str, dict[str, Any]] = {}
+    for stage, decision in plan.items():
+        if stage in reports:
+            out[stage] = reports[stage]
+            continue
+        if not decision.get("run"):
+            reason = decision.get("reason", "")
+        else:
+            reason = f"not run: {', '.join(failed)} failed first" if failed else "not run"
+        out[stage] = StageReport(stage, status="skipped", reason=reason).to_dict()
+    out.update({name: rep for name, rep in reports.items() if name not in out})
+    return out
+
+
+def run_status(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """``failed`` when a stage failed, else ``interrupted`` when one was stopped, else ``ok``."""
+    statuses = {rep.get("status") for rep in reports.values()}
+    if "failed" in statuses:
+        return "failed"
+    return INTERRUPTED if INTERRUPTED in statuses else "ok"
+
+
+def _logged(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A stage report as the log keeps it: no skip list, at most ``MAX_ITEM_ERRORS`` errors."""
+    entry = {k: v for k, v in report.items() if not k.endswith("_items")}
+    errors = list(report.get("failed_items") or [])
+    if errors:
+        entry["errors"] = errors[:MAX_ITEM_ERRORS]
+    return entry
+
+
+def run_record(
+    *,
+    run_id: str | None,
+    start: str | None,
+    request: Mapping[str, Any],
+    plan: Mapping[str, Mapping[str, Any]],
+    reports: Mapping[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The ``runs.jsonl`` line of a finished run (``end`` is now).
+
+    Args:
+        run_id: The run's id.
+        start: When the run began (ISO 8601).
+        request: What was asked for (stages, mode, synthesis, ...).
+        plan: ``{stage: {"run", "reason"}}`` as the plan decided.
+        reports: Stage reports (``StageReport.to_dict()``) of the stages that ran, or all of
+            them as :func:`stage_reports` completes them.
+    """
+    stages = stage_reports(plan, reports)
+    return {
+        "run_id": run_id,
+        "start": start,
+        "end": now_iso(),
+        "status": run_status(stages),
+        "request": dict(request),
+        "plan": {name: dict(decision) for name, decision in plan.items()},
+        "stages": {name: _logged(rep) for name, rep in stages.items()},
+        "errors": {
+            name: rep.get("reason")
+            for name, rep in stages.items()
+            if rep.get("status") in ("failed", INTERRUPTED)
+        },
+    }
+
+
 def append_run(data_dir: Path, record: dict[str, Any]) -> None:
-    """Append one run record (start, end, plan, per-stage counts, status, errors)."""
+    """Append one run record (a line of :func:`run_record`)."""
     append_jsonl(data_dir / "runs.jsonl", record)
 
 

@@ -1,7 +1,8 @@
 """The wash stage: raw sources to ``cleaned_corpus.jsonl`` and ``rag_chunks.jsonl``.
 
 ``run_wash`` is the stage entry. Both engines run the same cleaning, dedup and chunking
-functions and write byte-identical files; see ``tools.wash.pipeline``.
+functions and write byte-identical files; only new or changed records are cleaned and
+chunked (the rest comes from ``<data_dir>/cache/wash.sqlite``); see ``tools.wash.pipeline``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Literal
 
 from tools.config import Settings, SourcesSettings
 from tools.report import StageReport
-from tools.wash.pipeline import CLEANED_CORPUS, RAG_CHUNKS, wash
+from tools.wash.pipeline import CLEANED_CORPUS, RAG_CHUNKS, LazyEngine, wash
 from tools.wash.python_engine import PythonEngine
 from tools.wash.spark_engine import SparkEngine
 
@@ -33,7 +34,7 @@ def run_wash(
         settings: The loaded config; ``wash.spark_master`` picks the Spark cluster.
         data_dir: Where the artifacts go.
         mode: ``python`` (in process) or ``spark`` (a session on ``wash.spark_master``,
-            stopped at the end).
+            started only when some record is new or changed, stopped at the end).
         sources: Replaces ``settings.sources`` when given (CLI ``--jira/--git/--docs``).
 
     Returns:
@@ -51,6 +52,8 @@ def run_wash(
         report.reason = f"spark engine on {settings.wash.spark_master}"
     else:
         raise ValueError(f"unknown wash mode {mode!r}; choose one of {', '.join(MODES)}")
-    with engine:
-        wash(settings, Path(data_dir), engine, report, sources)
+    with LazyEngine(engine) as lazy:
+        wash(settings, Path(data_dir), lazy, report, sources)
+    if not lazy.started and mode == "spark":
+        report.reason += " (not started: nothing new to clean or chunk)"
     return report.finish()

@@ -7,24 +7,34 @@ the driver, so both engines write byte-identical files. A record that raises whi
 cleaned or chunked is reported as failed and left out of both outputs; a duplicate is
 reported as skipped with its survivor. ``items_in`` counts the files and commits the
 loaders read (``loaded:<source>`` the records they gave), ``items_out`` the records written.
+
+The work is incremental per record: a record's cleaned form and its chunks are cached in
+``<data_dir>/cache/wash.sqlite`` (see ``tools.wash.cache``), so only new or changed records
+reach the engine, while dedup still decides over all records. The files written are the
+same bytes as a run without the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
+import tools.cleaning
 from tools.cleaning.chunking import Chunker
 from tools.cleaning.dedup import DedupFeatures, apply_drops, features, find_duplicates
 from tools.cleaning.record import clean_record
 from tools.config import Settings, SourcesSettings
-from tools.jsonl import write_jsonl
+from tools.jsonl import atomic_open, dumps
 from tools.loaders import load_sources
-from tools.records import SourceRecord
+from tools.records import SourceRecord, stable_hash
 from tools.report import StageReport
+from tools.wash.cache import CACHE_FILE, WashCache
 
 CLEANED_CORPUS = "cleaned_corpus.jsonl"
 RAG_CHUNKS = "rag_chunks.jsonl"
@@ -41,6 +51,40 @@ class Engine(Protocol):
     def map_partitions(self, fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
         """Apply ``fn`` to consecutive slices of ``items`` and concatenate the results."""
         ...
+
+
+class LazyEngine:
+    """Enter a wash engine (e.g. start a Spark session) only when it first gets work.
+
+    Args:
+        engine: A ``PythonEngine`` or ``SparkEngine``, not yet entered.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.name: str = engine.name
+        self.started = False
+        self._stack = ExitStack()
+
+    def map_partitions(self, fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+        """Run ``fn`` through the engine, entering it first; no items need no engine."""
+        if not items:
+            return []
+        if not self.started:
+            self._stack.enter_context(self.engine)
+            self.started = True
+        return self.engine.map_partitions(fn, items)
+
+    def __enter__(self) -> LazyEngine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stack.__exit__(exc_type, exc, traceback)
 
 
 @dataclass(frozen=True)
@@ -61,6 +105,38 @@ class Chunked:
     id: str
     chunks: list[dict[str, Any]]
     error: str = ""
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of the cleaning, dedup and chunking code, of this module and of the cache's.
+
+    Part of every cache key and of the wash stage's fingerprint, so that a changed rule
+    (a new redaction, say) re-washes everything instead of serving stale results.
+    """
+    here = Path(__file__).parent
+    cleaning = sorted(Path(tools.cleaning.__file__).parent.glob("*.py"))
+    files = [*cleaning, here / "pipeline.py", here / "cache.py"]
+    return stable_hash([[p.name, hashlib.sha256(p.read_bytes()).hexdigest()] for p in files])
+
+
+def clean_key(row: dict[str, Any]) -> str:
+    """Cache key of a raw record's cleaning: its content (all but its hash) and the code."""
+    return stable_hash([code_version(), {k: v for k, v in row.items() if k != "content_hash"}])
+
+
+def chunk_key(row: dict[str, Any], settings: Settings) -> str:
+    """Cache key of a surviving record's chunks: its final content hash and chunk settings."""
+    options = settings.wash
+    return stable_hash(
+        [
+            code_version(),
+            row["content_hash"],
+            settings.model_b.model,
+            options.chunk_tokens,
+            options.chunk_overlap,
+        ]
+    )
 
 
 def clean_partition(rows: list[dict[str, Any]]) -> list[Cleaned]:
@@ -101,9 +177,10 @@ def wash(
     Args:
         settings: The loaded config (``wash`` and ``model_b`` sections are used).
         data_dir: Where ``cleaned_corpus.jsonl`` and ``rag_chunks.jsonl`` are written.
-        engine: A ``PythonEngine`` or an entered ``SparkEngine``.
+        engine: A ``PythonEngine``, an entered ``SparkEngine``, or a ``LazyEngine``.
         report: Receives loader skips and failures, duplicates (``duplicates:exact``,
-            ``duplicates:near``), redactions by kind (``redacted:email``, ...), ``chunks``.
+            ``duplicates:near``), redactions by kind (``redacted:email``, ...), ``chunks``
+            and the incremental counts (see :func:`wash_records`).
         sources: Replaces ``settings.sources`` when given.
 
     Returns:
@@ -124,10 +201,16 @@ def wash_records(
 ) -> StageReport:
     """Clean, deduplicate, chunk and write already loaded source record dicts.
 
+    Only records missing from the wash cache are cleaned or chunked by ``engine``; the
+    counters say how many: ``cleaned`` and ``reused`` (records cleaned now / taken from the
+    cache), ``chunked`` and ``chunk_reused`` (surviving records chunked now / from the
+    cache). Redaction and duplicate counts cover all records, as in a run without cache.
+    Both files are replaced together only when both were written completely.
+
     Args:
         rows: Source record dicts with unique ids.
         settings: The loaded config.
-        data_dir: Output folder.
+        data_dir: Output folder (also holds ``cache/wash.sqlite``).
         engine: Where the partition functions run.
         report: The stage report to fill (it may already hold the loaders' counts).
 
@@ -140,41 +223,97 @@ def wash_records(
     """
     options = settings.wash
     Chunker(settings.model_b.model, options.chunk_tokens, options.chunk_overlap)  # fail fast
+    data_dir = Path(data_dir)
+    with WashCache(data_dir / CACHE_FILE) as cache:
+        if cache.reset:
+            report.count("cache_reset")
+        cleaned, clean_keys = _clean(rows, engine, cache, report)
+        drops = find_duplicates(
+            [c.row for c in cleaned],
+            [c.features for c in cleaned],
+            threshold=options.near_duplicate_threshold,
+        )
+        for drop in drops:
+            report.skip(drop.id, drop.reason)
+            report.count(f"duplicates:{drop.kind}")
+        survivors = [_rehash(row) for row in apply_drops([c.row for c in cleaned], drops)]
+        chunks, failed, chunk_keys = _chunk(survivors, settings, engine, cache, report)
+        cache.keep_only(clean_keys, chunk_keys)
+    corpus = sorted((row for row in survivors if row["id"] not in failed), key=lambda r: r["id"])
+    chunks.sort(key=lambda c: (c["doc_id"], c["position"]))
+    with (
+        atomic_open(data_dir / CLEANED_CORPUS) as corpus_out,
+        atomic_open(data_dir / RAG_CHUNKS) as chunks_out,
+    ):
+        report.items_out = _write_rows(corpus_out, corpus)
+        report.count("chunks", _write_rows(chunks_out, chunks))
+    return report
+
+
+def _clean(
+    rows: Sequence[dict[str, Any]], engine: Engine, cache: WashCache, report: StageReport
+) -> tuple[list[Cleaned], list[str]]:
+    """Cleaned records in input order (failures reported and left out), and all their keys."""
+    keys = [clean_key(row) for row in rows]
+    hits = cache.cleaned(keys)
+    todo = [row for row, key in zip(rows, keys, strict=True) if key not in hits]
+    fresh = {result.id: result for result in engine.map_partitions(clean_partition, todo)}
+    key_of = {row["id"]: key for row, key in zip(rows, keys, strict=True)}
+    cache.put_cleaned(
+        (key_of[r.id], r.row, r.counts, r.features) for r in fresh.values() if not r.error
+    )
     cleaned = []
-    for result in engine.map_partitions(clean_partition, rows):
+    for row, key in zip(rows, keys, strict=True):
+        result = Cleaned(row["id"], *hits[key]) if key in hits else fresh[row["id"]]
         if result.error:
             report.fail(result.id, result.error)
             continue
         cleaned.append(result)
         for kind, n in result.counts.items():
             report.count(f"redacted:{kind}", n)
-    drops = find_duplicates(
-        [c.row for c in cleaned],
-        [c.features for c in cleaned],
-        threshold=settings.wash.near_duplicate_threshold,
-    )
-    for drop in drops:
-        report.skip(drop.id, drop.reason)
-        report.count(f"duplicates:{drop.kind}")
-    survivors = [_rehash(row) for row in apply_drops([c.row for c in cleaned], drops)]
+    report.count("cleaned", sum(1 for r in fresh.values() if not r.error))
+    report.count("reused", len(hits))
+    return cleaned, keys
+
+
+def _chunk(
+    survivors: Sequence[dict[str, Any]],
+    settings: Settings,
+    engine: Engine,
+    cache: WashCache,
+    report: StageReport,
+) -> tuple[list[dict[str, Any]], set[str], list[str]]:
+    """All chunks of the survivors, the ids that failed to chunk, and the chunk keys."""
+    keys = [chunk_key(row, settings) for row in survivors]
+    hits = cache.chunks(keys)
+    todo = [row for row, key in zip(survivors, keys, strict=True) if key not in hits]
     chunker = partial(
         chunk_partition,
         model=settings.model_b.model,
-        chunk_tokens=options.chunk_tokens,
-        chunk_overlap=options.chunk_overlap,
+        chunk_tokens=settings.wash.chunk_tokens,
+        chunk_overlap=settings.wash.chunk_overlap,
     )
-    chunks: list[dict[str, Any]] = []
-    failed: set[str] = set()
-    for result in engine.map_partitions(chunker, survivors):
+    key_of = {row["id"]: key for row, key in zip(survivors, keys, strict=True)}
+    chunks = [chunk for cached in hits.values() for chunk in cached]
+    fresh, failed = [], set()
+    for result in engine.map_partitions(chunker, todo):
         if result.error:
             report.fail(result.id, result.error)
             failed.add(result.id)
+            continue
+        fresh.append((key_of[result.id], result.chunks))
         chunks.extend(result.chunks)
-    corpus = sorted((row for row in survivors if row["id"] not in failed), key=lambda r: r["id"])
-    chunks.sort(key=lambda c: (c["doc_id"], c["position"]))
-    report.items_out = write_jsonl(Path(data_dir) / CLEANED_CORPUS, corpus)
-    report.count("chunks", write_jsonl(Path(data_dir) / RAG_CHUNKS, chunks))
-    return report
+    cache.put_chunks(fresh)
+    report.count("chunked", len(fresh))
+    report.count("chunk_reused", len(hits))
+    return chunks, failed, keys
+
+
+def _write_rows(handle: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """Write ``rows`` as JSON Lines (``tools.jsonl.dumps``) to an open file; return the count."""
+    for row in rows:
+        handle.write(dumps(row) + "\n")
+    return len(rows)
 
 
 def _rehash(row: dict[str, Any]) -> dict[str, Any]:
