@@ -28,6 +28,7 @@ from tools.index.store import (
     lock_path,
     write_version,
 )
+from tools.progress import progress
 from tools.records import stable_hash
 from tools.report import StageReport
 
@@ -126,11 +127,14 @@ def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
     """Embed ``texts`` in slices, logging progress."""
     parts = [np.zeros((0, embedder.dimension), dtype=np.float32)]
     start = time.perf_counter()
+    bar = progress(total=len(texts), desc="embed", unit="chunk")
     for first in range(0, len(texts), EMBED_SLICE):
         parts.append(embedder.encode(texts[first : first + EMBED_SLICE]))
         done = min(first + EMBED_SLICE, len(texts))
+        bar.update(done - bar.n)
         rate = done / max(time.perf_counter() - start, 1e-9)
         log.info("embedded %d/%d chunks (%.1f chunks/s)", done, len(texts), rate)
+    bar.close()
     return np.vstack(parts)
 
 

@@ -53,6 +53,7 @@ from tools.lora.data import (
 )
 from tools.lora.device import DeviceInfo, resolve_device
 from tools.lora.smoke_base import BaseModelError, base_identity, load_base
+from tools.progress import progress
 from tools.report import StageReport
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,8 @@ def train_loop(
     model.train()
     groups: list[list[list[int]]] = []
     started = time.perf_counter() - result.seconds
-    for step in range(result.steps, total):
+    steps = range(result.steps, total)
+    for step in progress(steps, desc="train", unit="step", initial=result.steps, total=total):
         epoch, index = divmod(step, steps_per_epoch)
         if index == 0 or not groups:
             batches = bucket_batches(lengths, training.batch_size, training.seed, epoch)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from tools.config import LLMSettings
 from tools.llm import make_chat_model
+from tools.progress import progress
 from tools.records import SourceRecord, display_id
 from tools.synthesis import pairs_for_length
 
@@ -200,7 +201,7 @@ class LLMRefiner:
         """Refine records ``concurrency`` at a time, yielding outcomes as they finish."""
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
             futures = {pool.submit(self.refine, record): record.id for record in records}
-            for future in as_completed(futures):
+            for future in progress(as_completed(futures), desc="refine", total=len(futures)):
                 try:
                     yield future.result()
                 except Exception as exc:  # an unexpected error fails one record, not the run

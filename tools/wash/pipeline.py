@@ -32,6 +32,7 @@ from tools.cleaning.record import clean_record
 from tools.config import Settings, SourcesSettings
 from tools.jsonl import atomic_open, dumps
 from tools.loaders import load_sources
+from tools.progress import progress
 from tools.records import SourceRecord, stable_hash
 from tools.report import StageReport
 from tools.wash.cache import CACHE_FILE, WashCache
@@ -142,7 +143,7 @@ def chunk_key(row: dict[str, Any], settings: Settings) -> str:
 def clean_partition(rows: list[dict[str, Any]]) -> list[Cleaned]:
     """Clean and redact source record dicts and compute their dedup features."""
     out = []
-    for row in rows:
+    for row in progress(rows, desc="clean", unit="record"):
         try:
             cleaned, counts = clean_record(row)
             out.append(Cleaned(row["id"], cleaned, dict(counts), features(cleaned)))
@@ -157,7 +158,7 @@ def chunk_partition(
     """Chunk cleaned record dicts with the embedding model's tokenizer."""
     chunker = Chunker(model, chunk_tokens, chunk_overlap)
     out = []
-    for row in rows:
+    for row in progress(rows, desc="chunk", unit="record"):
         try:
             out.append(Chunked(row["id"], chunker.chunk(row)))
         except Exception as exc:
