@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from tests.fakes.openai_server import Reply, openai_server  # noqa: F401
+from tests.fakes.openai_server import Reply
 from tests.test_finalist_extractive import hits_from_records, jira_record
 from tools.config import LLMSettings, Settings
 from tools.finalist import fuse
@@ -81,7 +81,7 @@ def test_subject_named_turns_ago_carries_over(thread):
     assert standalone.startswith("Regarding ALOY-1000, verified, iOS")
 
 
-def test_llm_condenses_with_the_thread_it_was_sent(openai_server, thread):  # noqa: F811
+def test_llm_condenses_with_the_thread_it_was_sent(openai_server, thread):
     server = openai_server()
     server.push("Standalone question: Was the duplicate update call of ALOY-1000 fixed?")
     settings = Settings()

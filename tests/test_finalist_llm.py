@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.openai_server import FakeOpenAIServer, Reply, openai_server  # noqa: F401
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.test_finalist_extractive import (
     BINDING_QUESTION,
     INJECTION,
@@ -46,7 +46,7 @@ def _blocks(user: str) -> dict[int, str]:
     }
 
 
-def test_streamed_answer_is_renumbered_checked_and_cited(openai_server, facts):  # noqa: F811
+def test_streamed_answer_is_renumbered_checked_and_cited(openai_server, facts):
     server = openai_server()
     first = _number(facts, "jira:ALOY-1000#0")
     fixed = _number(facts, "jira:ALOY-1000#3")
@@ -84,7 +84,7 @@ def test_streamed_answer_is_renumbered_checked_and_cited(openai_server, facts): 
 
 
 def test_injected_document_reaches_the_llm_only_as_quoted_data(
-    openai_server,  # noqa: F811
+    openai_server,
     corpus_dir,
     facts,
 ):
@@ -108,7 +108,7 @@ def test_injected_document_reaches_the_llm_only_as_quoted_data(
     assert result["citations"] == []
 
 
-def test_nothing_relevant_means_no_llm_call_and_i_dont_know(openai_server, facts):  # noqa: F811
+def test_nothing_relevant_means_no_llm_call_and_i_dont_know(openai_server, facts):
     server = openai_server()
     low = [dict(f, score=0.05) for f in facts]
     result = fuse(BINDING_QUESTION, low, "It is a known Titanium bug.", _settings(server))
@@ -122,7 +122,7 @@ def test_nothing_relevant_means_no_llm_call_and_i_dont_know(openai_server, facts
     assert UNCITED_FLAG not in said["answer"]
 
 
-def test_intuition_is_quoted_and_labelled(openai_server, facts):  # noqa: F811
+def test_intuition_is_quoted_and_labelled(openai_server, facts):
     server = openai_server()
     guess = "The duplicate calls come from the Backbone sync adapter."
     first = _number(facts, "jira:ALOY-1000#0")
@@ -140,7 +140,7 @@ def test_intuition_is_quoted_and_labelled(openai_server, facts):  # noqa: F811
     assert used["intuition_status"] == "used" and used["used_lora"]
 
 
-def test_api_failure_or_empty_answer_falls_back_to_extractive(openai_server, facts):  # noqa: F811
+def test_api_failure_or_empty_answer_falls_back_to_extractive(openai_server, facts):
     server = openai_server()
     server.push(Reply.http(500))
     result = fuse(BINDING_QUESTION, facts, None, _settings(server))
@@ -153,7 +153,7 @@ def test_api_failure_or_empty_answer_falls_back_to_extractive(openai_server, fac
     assert any("empty answer" in note for note in empty["notes"])
 
 
-def test_stream_generate_postcheck_and_provider_choice(openai_server, facts):  # noqa: F811
+def test_stream_generate_postcheck_and_provider_choice(openai_server, facts):
     server = openai_server(lambda body: Reply(text="It fails [2] and [7]. Also this."))
     llm = _settings(server).model_d
     streamed = "".join(stream_answer(BINDING_QUESTION, facts[:2], None, llm))

@@ -6,7 +6,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.fakes.openai_server import FakeOpenAIServer, Reply, openai_server  # noqa: F401
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tools.config import LLMSettings
 from tools.llm import make_chat_model
 
@@ -19,7 +19,7 @@ def _settings(server: FakeOpenAIServer, **kw) -> LLMSettings:
     return LLMSettings(provider="openai", model="fake-model", base_url=server.base_url, **kw)
 
 
-def test_text_and_models(openai_server):  # noqa: F811
+def test_text_and_models(openai_server):
     server = openai_server()
     server.push("hello there")
     message = make_chat_model(_settings(server)).invoke("hi")
@@ -31,7 +31,7 @@ def test_text_and_models(openai_server):  # noqa: F811
     assert [m.id for m in client.models.list()] == ["fake-model"]
 
 
-def test_streaming_chunks_and_usage(openai_server):  # noqa: F811
+def test_streaming_chunks_and_usage(openai_server):
     server = openai_server(lambda body: Reply(text="streamed answer in pieces"))
     chunks = list(make_chat_model(_settings(server), streaming=True).stream("q"))
     assert len(chunks) > 3
@@ -41,7 +41,7 @@ def test_streaming_chunks_and_usage(openai_server):  # noqa: F811
 
 
 @pytest.mark.parametrize("method", ["json_schema", "json_mode", "function_calling"])
-def test_structured_output_shapes(openai_server, method):  # noqa: F811
+def test_structured_output_shapes(openai_server, method):
     server = openai_server(lambda body: Reply.of_json({"answer": "42"}))
     model = make_chat_model(_settings(server)).with_structured_output(Answer, method=method)
     assert model.invoke("Answer in JSON: what is it?") == Answer(answer="42")
@@ -49,7 +49,7 @@ def test_structured_output_shapes(openai_server, method):  # noqa: F811
     assert ("tools" in sent) == (method == "function_calling")
 
 
-def test_scripted_errors_and_delay(openai_server):  # noqa: F811
+def test_scripted_errors_and_delay(openai_server):
     server = openai_server()
     server.push(Reply.http(429, retry_after=2), Reply.http(500), Reply.slow(2.0))
     llm = make_chat_model(_settings(server, timeout=0.3))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.openai_server import Reply, openai_server  # noqa: F401
+from tests.fakes.openai_server import Reply
 from tools.config import LLMSettings, Settings
 from tools.jsonl import read_jsonl, write_jsonl
 from tools.loaders.jira import issue_to_record
@@ -90,7 +90,7 @@ def _rows(data_dir: Path) -> list[dict]:
     return [*read_jsonl(data_dir / "sft_train.jsonl"), *read_jsonl(data_dir / "sft_eval.jsonl")]
 
 
-def test_failures_are_retried_counted_and_listed(openai_server, data_dir, corpus_dir):  # noqa: F811
+def test_failures_are_retried_counted_and_listed(openai_server, data_dir, corpus_dir):
     records = _records(corpus_dir)
     script = {
         "DAEMON-100": [Reply.http(429, retry_after=0.05)],
@@ -145,7 +145,7 @@ def test_failures_are_retried_counted_and_listed(openai_server, data_dir, corpus
     assert not again.failed and again.counters["pairs"] == len(KEYS)
 
 
-def test_unchanged_input_makes_no_llm_calls(openai_server, data_dir, corpus_dir):  # noqa: F811
+def test_unchanged_input_makes_no_llm_calls(openai_server, data_dir, corpus_dir):
     server = openai_server(ScriptedLLM(_records(corpus_dir), {}))
     first = run_refine(_settings(server), data_dir)
     assert first.counters["llm_calls"] == server.request_count == len(KEYS)
@@ -170,7 +170,7 @@ def test_unchanged_input_makes_no_llm_calls(openai_server, data_dir, corpus_dir)
     assert server.user_texts()[0].startswith(f"Record {KEYS[0]} ")
 
 
-def test_max_samples_picks_records_not_yet_synthesized(openai_server, data_dir, corpus_dir):  # noqa: F811
+def test_max_samples_picks_records_not_yet_synthesized(openai_server, data_dir, corpus_dir):
     server = openai_server(ScriptedLLM(_records(corpus_dir), {}))
     order = sorted(KEYS, key=lambda k: stable_hash(f"jira:{k}"))
     seen = []
@@ -186,7 +186,7 @@ def test_max_samples_picks_records_not_yet_synthesized(openai_server, data_dir, 
     assert sorted(seen) == sorted(KEYS)
 
 
-def test_prompt_asks_for_pairs_by_size_and_json(openai_server, data_dir, corpus_dir):  # noqa: F811
+def test_prompt_asks_for_pairs_by_size_and_json(openai_server, data_dir, corpus_dir):
     server = openai_server(ScriptedLLM(_records(corpus_dir), {}))
     run_refine(_settings(server, concurrency=1), data_dir)
     body = server.requests[0]
