@@ -57,6 +57,9 @@ class Intuition:
         self.tokenizer = tokenizer
         self.device = device
         self.system_prompt = system_prompt
+        # One generation at a time per model: concurrent calls (a server's thread pool)
+        # each fan out over torch's intra-op threads and oversubscribe the cores.
+        self._generating = threading.Lock()
 
     @classmethod
     def load(cls, settings: Settings, data_dir: Path, version: str) -> Intuition:
@@ -100,17 +103,18 @@ class Intuition:
         prompt = prompt.to(self.device.device)
         eos = self._eos_ids()
         sampling = {"temperature": temperature} if temperature > 0 else {}
-        output = self.model.generate(
-            input_ids=prompt,
-            attention_mask=torch.ones_like(prompt),
-            max_new_tokens=max_new_tokens,
-            eos_token_id=eos,
-            pad_token_id=self.tokenizer.pad_token_id,
-            stop_strings=stop or None,
-            tokenizer=self.tokenizer if stop else None,
-            do_sample=temperature > 0,
-            **sampling,
-        )
+        with self._generating:
+            output = self.model.generate(
+                input_ids=prompt,
+                attention_mask=torch.ones_like(prompt),
+                max_new_tokens=max_new_tokens,
+                eos_token_id=eos,
+                pad_token_id=self.tokenizer.pad_token_id,
+                stop_strings=stop or None,
+                tokenizer=self.tokenizer if stop else None,
+                do_sample=temperature > 0,
+                **sampling,
+            )
         new = output[0, prompt.shape[1] :].tolist()
         ended = bool(new) and new[-1] in eos
         text = self.tokenizer.decode(new[:-1] if ended else new, skip_special_tokens=True)
