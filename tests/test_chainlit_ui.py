@@ -159,7 +159,7 @@ def test_ask_see_stream_and_sources_rate_and_follow_up(
     ui_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.fail("Debian's chromium is missing: run scripts/setup.sh (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     frames: list[str] = []

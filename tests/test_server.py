@@ -283,7 +283,7 @@ def test_cors_closed_by_default_and_opened_by_list(client: TestClient, data_dir:
 
 def test_cli_serves_https_given_a_certificate(data_dir: Path, tmp_path: Path) -> None:
     if not shutil.which("openssl"):
-        pytest.skip("openssl is needed to make a test certificate")
+        pytest.fail("openssl is needed to make a test certificate (apt-get install openssl)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
     openssl += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
