@@ -21,6 +21,7 @@ apt_install() {
 
 command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v chromium >/dev/null || apt_install chromium
+command -v openssl >/dev/null || apt_install openssl
 
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
