@@ -95,7 +95,11 @@ class ServerSettings:
     @property
     def context(self) -> Context:
         """The graphs' run context for this deployment."""
-        return Context(data_dir=str(self.data_dir), config_file=self.config_file)
+        return Context(
+            data_dir=str(self.data_dir),
+            config_file=self.config_file,
+            allow_source_overrides=False,
+        )
 
 
 class ChatOptions(BaseModel):
@@ -148,6 +152,7 @@ def serve_graph(graph: Any, settings: ServerSettings, name: str, threads: bool) 
             "configurable": {
                 "data_dir": str(settings.data_dir),
                 "config_file": settings.config_file,
+                "allow_source_overrides": False,
             },
             "callbacks": [metrics.MetricsCallback(name)],
         },
@@ -269,17 +274,20 @@ class FeedbackIn(BaseModel):
 
 
 class ApiKeyMiddleware:
-    """Require ``X-API-Key`` on every HTTP route except the public ones."""
+    """Require ``X-API-Key`` on every HTTP and websocket route except the public ones."""
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app
         self.api_key = api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass authorized requests (and non-HTTP traffic) through; answer 401 otherwise."""
-        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+        """Pass authorized requests through; answer 401 (websockets: close 1008) otherwise."""
+        if scope["type"] in ("http", "websocket") and scope["path"] not in PUBLIC_PATHS:
             given = dict(scope["headers"]).get(b"x-api-key", b"")
             if not hmac.compare_digest(given, self.api_key):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
                 response = JSONResponse({"detail": "missing or wrong X-API-Key"}, status_code=401)
                 await response(scope, receive, send)
                 return
@@ -369,6 +377,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         serve_graph(pipeline_graph, settings, "pipeline", threads=False),
         path="/pipeline",
         dependencies=[Depends(_pipeline_lock(settings), scope="request")],
+        # One lock per HTTP request cannot serialize a batch's concurrent runs.
+        disabled_endpoints=["batch"],
     )
 
     @app.get("/healthz", tags=["ops"])
@@ -394,6 +404,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             for k, v in request.model_dump(exclude_unset=True).items()
             if k not in {"run_id", "plan", "reports", "status", "answer"}
         }
+        if request.get("sources"):
+            raise HTTPException(422, "the server ingests only its configured sources")
         try:
             run = await run_in_threadpool(runs.start, request)
         except RunInProgress as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from tools.config import Settings, load_settings
+from tools.config import DEFAULT_CONFIG, Settings, load_settings
 
 
 @dataclass(kw_only=True)
@@ -29,6 +29,8 @@ class Context:
         top_k: Chat: number of facts to retrieve (default from config).
         use_lora: Chat: ask the adapter for its intuition (default from config).
         filters: Chat: retrieval filters such as ``{"source": "jira", "project": "ALOY"}``.
+        allow_source_overrides: Whether a pipeline request may name its own source paths
+            (the CLI may; the API server may not, so callers cannot ingest server files).
     """
 
     data_dir: str = ""
@@ -36,6 +38,7 @@ class Context:
     top_k: int | None = None
     use_lora: bool | None = None
     filters: dict[str, Any] | None = None
+    allow_source_overrides: bool = True
 
     @property
     def data_path(self) -> Path:
@@ -44,15 +47,19 @@ class Context:
 
     @property
     def config_path(self) -> str:
-        """The config file in use ('' means the project's models.yaml)."""
-        return self.config_file or os.environ.get("DATA_ALCHEMY_CONFIG") or ""
+        """The config file in use."""
+        return self.config_file or os.environ.get("DATA_ALCHEMY_CONFIG") or str(DEFAULT_CONFIG)
+
+    @property
+    def config_stamp(self) -> float:
+        """Modification time of the config file, so caches notice edits (0 when missing)."""
+        path = Path(self.config_path)
+        return path.stat().st_mtime if path.exists() else 0.0
 
     @property
     def settings(self) -> Settings:
         """The validated config (cached per file and mtime) with this run's chat overrides."""
-        path = self.config_path
-        stamp = Path(path).stat().st_mtime if path and Path(path).exists() else 0.0
-        settings = _load_cached(path, stamp)
+        settings = _load_cached(self.config_path, self.config_stamp)
         overrides = {
             k: v for k, v in (("top_k", self.top_k), ("use_lora", self.use_lora)) if v is not None
         }
@@ -63,7 +70,7 @@ class Context:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: str, _stamp: float) -> Settings:
-    return load_settings(path or None)
+    return load_settings(path)
 
 
 def get_context(runtime: Any = None, config: RunnableConfig | None = None) -> Context:
@@ -74,7 +81,8 @@ def get_context(runtime: Any = None, config: RunnableConfig | None = None) -> Co
     values.update({k: v for k, v in configurable.items() if k in names and v is not None})
     context = getattr(runtime, "context", None)
     if isinstance(context, Context):
-        values.update({k: v for k, v in vars(context).items() if v not in (None, "")})
+        defaults = vars(Context())
+        values.update({k: v for k, v in vars(context).items() if v != defaults[k]})
     elif isinstance(context, dict):
         values.update({k: v for k, v in context.items() if k in names and v is not None})
     return Context(**values)

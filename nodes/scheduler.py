@@ -24,12 +24,18 @@ def plan(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
     """Stamp the start, and decide which stages run and why from their inputs' fingerprints."""
     ctx = get_context(runtime, config)
     start = now_iso()
+    if state.get("sources") and not ctx.allow_source_overrides:
+        raise PermissionError(
+            "this deployment ingests only the sources in its models.yaml; "
+            "a request may not name `sources`"
+        )
     decided = make_plan(
         ctx.settings,
         ctx.data_path,
         stages=state.get("stages") or STAGES,
         synthesis=bool(state.get("synthesis")),
         force=bool(state.get("force")),
+        rebuild=bool(state.get("rebuild")),
         sources=request_sources(state),
     )
     for stage, decision in decided.items():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from server import ServerSettings, create_app
 from tests.test_langgraph_dev import LiveProcess, free_port, offline_env
@@ -220,6 +221,22 @@ def test_runs_respect_the_run_lock(client: TestClient, data_dir: Path) -> None:
     assert piped.json()["output"]["status"] == "ok"
 
 
+def test_callers_cannot_name_source_paths_or_batch_pipelines(
+    client: TestClient, data_dir: Path
+) -> None:
+    private = {"docs": [str(Path(__file__).parent)]}
+    response = client.post("/runs", json={"stages": ["wash"], "sources": private})
+    assert response.status_code == 422
+    before = (data_dir / "cleaned_corpus.jsonl").read_bytes()
+    piped = client.post(
+        "/pipeline/invoke", json={"input": {"stages": ["wash"], "sources": private}}
+    )
+    assert piped.status_code == 500
+    assert (data_dir / "cleaned_corpus.jsonl").read_bytes() == before
+    batch = client.post("/pipeline/batch", json={"inputs": [{"stages": ["index"]}] * 2})
+    assert batch.status_code in (404, 405)
+
+
 def test_feedback_route_writes_rows(client: TestClient, data_dir: Path) -> None:
     row = {
         "thread_id": "fb-1",
@@ -262,6 +279,11 @@ def test_ui_mounted_in_the_same_process_behind_the_key(data_dir: Path, monkeypat
         settings = c.get("/ui/project/settings", params={"language": "en-US"}, headers=key)
         assert settings.json()["ui"]["name"] == "Data Alchemy"
         assert 'route="/ui/project/settings"' in c.get("/metrics", headers=key).text
+        with (
+            pytest.raises(WebSocketDisconnect),
+            c.websocket_connect("/ui/ws/socket.io/?EIO=4&transport=websocket") as ws,
+        ):
+            ws.receive_text()
 
 
 def test_cors_closed_by_default_and_opened_by_list(client: TestClient, data_dir: Path) -> None:
