@@ -94,3 +94,28 @@ def test_second_ingest_skips_unchanged_stages(built_data_dir, tmp_path):
     for stage in ("wash", "refine", "index"):
         assert reports[stage]["status"] == "skipped", reports[stage]
         assert "unchanged" in reports[stage]["reason"]
+
+
+def test_mistyped_source_path_fails_and_keeps_the_corpus(built_data_dir, tmp_path):
+    import shutil
+
+    data = tmp_path / "copy"
+    shutil.copytree(built_data_dir, data, symlinks=True)
+    before = (data / "cleaned_corpus.jsonl").read_bytes()
+    proc = subprocess.run(
+        [
+            str(BIN / "data-alchemy"),
+            "ingest",
+            "--json",
+            "--data-dir",
+            str(data),
+            "--docs",
+            str(tmp_path / "no-such-folder"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    wash = json.loads(proc.stdout)["reports"]["wash"]
+    assert wash["status"] == "failed" and "no record loaded" in wash["reason"]
+    assert (data / "cleaned_corpus.jsonl").read_bytes() == before

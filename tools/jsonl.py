@@ -57,11 +57,18 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def append_jsonl(path: str | Path, row: Any) -> None:
-    """Append one row (used for logs such as ``runs.jsonl`` where appends are the contract)."""
+    """Append one row (used for logs such as ``runs.jsonl`` where appends are the contract).
+
+    A line torn by an earlier crash is closed first, so the new row stays readable.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "a", encoding="utf-8") as handle:
-        handle.write(dumps(row) + "\n")
+    with open(target, "a+b") as handle:
+        torn = False
+        if handle.seek(0, os.SEEK_END) > 0:
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"
+        handle.write((("\n" if torn else "") + dumps(row) + "\n").encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
 

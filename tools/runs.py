@@ -10,14 +10,18 @@ start).
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tools.jsonl import append_jsonl, read_jsonl
+from tools.jsonl import append_jsonl
 from tools.planning import INTERRUPTED
 from tools.report import StageReport
+
+log = logging.getLogger(__name__)
 
 MAX_ITEM_ERRORS = 20
 """Per-item errors kept per stage in the log line (the count is always complete)."""
@@ -109,6 +113,16 @@ def append_run(data_dir: Path, record: dict[str, Any]) -> None:
 
 
 def read_runs(data_dir: Path) -> list[dict[str, Any]]:
-    """All run records, oldest first (empty when none)."""
+    """All run records, oldest first (empty when none); a torn line is logged and skipped."""
     path = data_dir / "runs.jsonl"
-    return list(read_jsonl(path)) if path.exists() else []
+    if not path.exists():
+        return []
+    runs = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            runs.append(json.loads(line))
+        except ValueError:
+            log.warning("%s:%d is not a JSON line (a run killed while writing?); skipped", path, n)
+    return runs

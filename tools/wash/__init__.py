@@ -54,6 +54,6 @@ def run_wash(
         raise ValueError(f"unknown wash mode {mode!r}; choose one of {', '.join(MODES)}")
     with LazyEngine(engine) as lazy:
         wash(settings, Path(data_dir), lazy, report, sources)
-    if not lazy.started and mode == "spark":
+    if not lazy.started and mode == "spark" and report.status != "failed":
         report.reason += " (not started: nothing new to clean or chunk)"
     return report.finish()

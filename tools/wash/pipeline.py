@@ -185,7 +185,9 @@ def wash(
         sources: Replaces ``settings.sources`` when given.
 
     Returns:
-        ``report`` (not finished: the caller stops its clock).
+        ``report`` (not finished: the caller stops its clock). When the sources yield no
+        record at all (a mistyped path, say) the report is ``failed`` and the previous
+        artifacts stay: an empty wash would otherwise empty the corpus and the index.
     """
     rows = [
         record.to_dict() for record in load_sources(sources or settings.sources, settings, report)
@@ -224,6 +226,13 @@ def wash_records(
     """
     options = settings.wash
     Chunker(settings.model_b.model, options.chunk_tokens, options.chunk_overlap)  # fail fast
+    if not rows:
+        report.status = "failed"
+        report.reason = (
+            f"no record loaded from the sources ({len(report.skipped)} skipped, "
+            f"{len(report.failed)} failed); previous artifacts kept"
+        )
+        return report
     data_dir = Path(data_dir)
     with WashCache(data_dir / CACHE_FILE) as cache:
         if cache.reset:
