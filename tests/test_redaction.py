@@ -244,3 +244,19 @@ def test_clean_record_rejects_what_is_not_a_record() -> None:
         clean_record({"id": "jira:X-1", "source": "jira", "title": 3})
     with pytest.raises(ValueError, match="metadata must be an object"):
         clean_record({"id": "jira:X-1", "source": "jira", "metadata": ["a"]})
+
+
+def test_email_fields_without_a_dotted_domain_are_redacted():
+    from tools.cleaning.record import clean_record
+
+    row = {
+        "id": "git:repo@abc",
+        "source": "git",
+        "uri": "",
+        "title": "t",
+        "text": "x",
+        "metadata": {"author_email": "alice@localhost", "committer_email": "bob@corp"},
+    }
+    cleaned, counts = clean_record(row)
+    assert cleaned["metadata"] == {"author_email": "[EMAIL]", "committer_email": "[EMAIL]"}
+    assert counts["email"] == 2

@@ -228,3 +228,20 @@ def test_raft_examples_put_the_gold_chunk_among_hard_negatives(records, tmp_path
         answer = assistant.removesuffix(f" [{cited}]")
         assert is_grounded(answer, set(content_tokens(bodies[cited - 1])))
         assert answer in by_id[source].text and question.endswith("?")
+
+
+def test_feedback_is_redacted_before_it_becomes_training_data(records, tmp_path):
+    data_dir = _stage_dir(tmp_path, [r for r in records if "DAEMON-" in r.id])
+    row = {
+        "question": "My login is alice.smith@example.com with password=Hunter2xyz9Q, why?",
+        "answer": "Use the token ghp_0123456789abcdefghijABCDEFGHIJ012345 [1].",
+        "sources": [{"source": "jira", "id": "DAEMON-100"}],
+        "thread_id": "t9",
+        "rating": "up",
+    }
+    (data_dir / "feedback.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    report = run_refine(Settings(model_a=LLMSettings(provider="offline")), data_dir)
+    text = json.dumps(_rows(data_dir))
+    for secret in ("alice.smith@example.com", "Hunter2xyz9Q", "ghp_0123456789abcdefghij"):
+        assert secret not in text
+    assert report.counters["redacted:email"] >= 1

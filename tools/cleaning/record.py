@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import fields
 from typing import Any
 
-from tools.cleaning.redact import redact_text
+from tools.cleaning.redact import placeholder, redact_text
 from tools.cleaning.text import clean_text, normalize_inline, normalize_unicode
 from tools.records import SourceRecord
 
@@ -28,14 +28,22 @@ def _redacted(text: str, counts: Counter[str]) -> str:
     return redacted
 
 
-def _clean_value(value: Any, counts: Counter[str]) -> Any:
-    """Normalize and redact every string inside a metadata value, recursively."""
+def _clean_value(value: Any, counts: Counter[str], key: str = "") -> Any:
+    """Normalize and redact every string inside a metadata value, recursively.
+
+    A field named like an email (``author_email``) is redacted whole when it holds an
+    ``@``: git accepts addresses such as ``alice@localhost`` that the email rule (which
+    wants a dotted domain) would let through.
+    """
     if isinstance(value, str):
+        if key.lower().endswith("email") and "@" in value:
+            counts["email"] += 1
+            return placeholder("email")
         return _redacted(normalize_unicode(value), counts)
     if isinstance(value, dict):
-        return {key: _clean_value(item, counts) for key, item in value.items()}
+        return {name: _clean_value(item, counts, name) for name, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean_value(item, counts) for item in value]
+        return [_clean_value(item, counts, key) for item in value]
     return value
 
 

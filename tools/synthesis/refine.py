@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from tools.cleaning.redact import redact_text
 from tools.config import LLMSettings, Settings
 from tools.jsonl import read_jsonl
 from tools.records import SourceRecord, display_id, stable_hash
@@ -151,7 +152,9 @@ def _feedback(path: Path, records: list[SourceRecord], report: StageReport) -> l
     """Chat answers rated "up" (without an error) as pairs; their cited records as sources.
 
     Citation markers such as ``[1]`` are removed from the answer: the plain pair has no
-    numbered context to point at. These pairs are human-approved: no grounding check.
+    numbered context to point at. These pairs are human-approved: no grounding check. The
+    question and answer are redacted like every other text on its way to the weights (a
+    user may have typed a secret into the chat).
     """
     if not path.is_file():
         return []
@@ -179,8 +182,11 @@ def _feedback(path: Path, records: list[SourceRecord], report: StageReport) -> l
             else:
                 sources = [s for s in row.get("sources") or [] if isinstance(s, dict)]
                 ids = sorted({_resolve_source(s, by_display) for s in sources} - {""})
-                answer = _CITATION.sub("", str(row["answer"])).strip()
-                pairs.append(QAPair(str(row["question"]).strip(), answer, tuple(ids)))
+                question, found_q = redact_text(str(row["question"]).strip())
+                answer, found_a = redact_text(_CITATION.sub("", str(row["answer"])).strip())
+                for kind, n in (found_q + found_a).items():
+                    report.count(f"redacted:{kind}", n)
+                pairs.append(QAPair(question, answer, tuple(ids)))
                 report.count("feedback_pairs")
     return pairs
 
