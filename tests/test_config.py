@@ -94,3 +94,12 @@ def test_not_yaml_and_missing_file(tmp_path):
 def test_relative_source_paths_resolve_against_config_dir(tmp_path):
     settings = load_settings(write(tmp_path, "sources:\n  jira: [raw/jira]\n"))
     assert settings.resolve_path(settings.sources.jira[0]) == tmp_path / "raw" / "jira"
+
+
+def test_substituted_secrets_are_taken_verbatim(tmp_path, monkeypatch):
+    monkeypatch.setenv("ODD_KEY", "%sk-abc #tail")
+    monkeypatch.setenv("NUMERIC_KEY", "123456789")
+    path = write(tmp_path, "model_a:\n  api_key: ${ODD_KEY}\nmodel_d:\n  api_key: ${NUMERIC_KEY}\n")
+    settings = load_settings(path)
+    assert settings.model_a.api_key == "%sk-abc #tail"
+    assert settings.model_d.api_key == "123456789"

@@ -196,7 +196,9 @@ def _walk(node: yaml.Node, env: dict[str, str], where: str, lines: dict[tuple, i
                 f"{where.lstrip('.')}: environment variable {exc.args[0]} is not set "
                 f"(line {lines[path]}); set it or write ${{{exc.args[0]}:-default}}"
             ) from None
-        return yaml.safe_load(text) if text else ""
+        # Kept as a string (pydantic converts "64" or "true" where a field wants it): a
+        # second YAML parse would cut "sk-abc #x" at the "#" or choke on a leading "%".
+        return text
     return yaml.safe_load(yaml.serialize(node)) if node.value != "" else None
 
 

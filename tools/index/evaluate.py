@@ -71,17 +71,29 @@ def ranked_records(hits: list[dict[str, Any]], k: int) -> list[tuple[str, str]]:
 
 
 def question_metrics(
-    ranked: list[tuple[str, str]], gold: set[tuple[str, str]], k: int
+    ranked: list[tuple[str, str]], gold: set[tuple[str, str]], k: int = 10
 ) -> dict[str, float]:
-    """hit@1, hit@5, reciprocal rank and nDCG (binary relevance) of one ranked list."""
-    relevant = [i for i, key in enumerate(ranked[:k]) if key in gold]
-    dcg = sum(1.0 / math.log2(i + 2) for i in relevant)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(gold), k)))
+    """hit@1, hit@5, MRR@10 and nDCG@10 (binary relevance) of one ranked list.
+
+    Those four are the contract's keys whatever ``k`` is; another ``k`` adds ``mrr@k`` and
+    ``ndcg@k``.
+    """
+
+    def at(cut: int) -> dict[str, float]:
+        relevant = [i for i, key in enumerate(ranked[:cut]) if key in gold]
+        dcg = sum(1.0 / math.log2(i + 2) for i in relevant)
+        ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(gold), cut)))
+        return {
+            f"mrr@{cut}": 1.0 / (relevant[0] + 1) if relevant else 0.0,
+            f"ndcg@{cut}": dcg / ideal if ideal else 0.0,
+        }
+
+    first = next((i for i, key in enumerate(ranked) if key in gold), None)
     return {
-        "hit@1": float(bool(relevant) and relevant[0] < 1),
-        "hit@5": float(bool(relevant) and relevant[0] < 5),
-        f"mrr@{k}": 1.0 / (relevant[0] + 1) if relevant else 0.0,
-        f"ndcg@{k}": dcg / ideal if ideal else 0.0,
+        "hit@1": float(first is not None and first < 1),
+        "hit@5": float(first is not None and first < 5),
+        **at(10),
+        **at(k),
     }
 
 
@@ -93,11 +105,11 @@ def evaluate_retrieval(
     Args:
         retriever: A ``tools.index.search.Retriever`` (or anything with its ``search``).
         questions_path: JSON Lines question file (see the module docstring).
-        k: Cut-off for MRR and nDCG.
+        k: An extra cut-off for MRR and nDCG (the contract's @10 figures are always there).
 
     Returns:
-        ``{"dense"|"bm25"|"hybrid": {"hit@1", "hit@5", "mrr@k", "ndcg@k"}, "n"}``, means
-        over the questions rounded to 4 digits.
+        ``{"dense"|"bm25"|"hybrid": {"hit@1", "hit@5", "mrr@10", "ndcg@10", ...}, "n"}``,
+        means over the questions rounded to 4 digits.
     """
     questions = load_questions(questions_path)
     result: dict[str, Any] = {}
@@ -105,8 +117,9 @@ def evaluate_retrieval(
         totals: dict[str, float] = {}
         for item in questions:
             gold = {(g["source"], str(g["id"])) for g in item["gold"]}
-            hits = retriever.search(item["question"], k=k * CHUNKS_PER_RECORD, mode=mode)
-            for name, value in question_metrics(ranked_records(hits, k), gold, k).items():
+            depth = max(k, 10)
+            hits = retriever.search(item["question"], k=depth * CHUNKS_PER_RECORD, mode=mode)
+            for name, value in question_metrics(ranked_records(hits, depth), gold, k).items():
                 totals[name] = totals.get(name, 0.0) + value
         result[mode] = {name: round(total / len(questions), 4) for name, total in totals.items()}
     result["n"] = len(questions)
