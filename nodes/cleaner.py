@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -11,6 +13,18 @@ from graph.configuration import Context, get_context
 from graph.state import PipelineState
 from nodes.common import request_sources, stage_update
 from nodes.knowledge import open_retriever
+
+log = logging.getLogger(__name__)
+
+
+def _raft_search(ctx: Context) -> Callable[..., list[dict[str, Any]]] | None:
+    """The index's search for RAFT distractors; None when there is no usable index."""
+    try:
+        retriever = open_retriever(ctx)
+    except Exception as exc:  # e.g. built with another embedding model: refine goes on
+        log.warning("RAFT examples skipped: the index cannot be opened (%s)", exc)
+        return None
+    return retriever.search if retriever else None
 
 
 def wash(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -46,6 +60,6 @@ def refine(
             ctx.settings,
             ctx.data_path,
             max_samples=state.get("max_samples"),
-            retriever=getattr(open_retriever(ctx), "search", None),
+            retriever=_raft_search(ctx),
         ),
     )

@@ -39,7 +39,7 @@ def stage_update(
             ctx.settings,
             ctx.data_path,
             work,
-            force=bool(state.get("force")),
+            force=bool(state.get("force") or (stage == "index" and state.get("rebuild"))),
             sources=request_sources(state) if stage == "wash" else None,
         )
     except Exception as exc:

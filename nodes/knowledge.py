@@ -18,7 +18,7 @@ from tools.index.store import index_exists
 
 
 @lru_cache(maxsize=4)
-def _retriever(config_path: str, data_dir: Path) -> Retriever:
+def _retriever(config_path: str, _config_stamp: float, data_dir: Path) -> Retriever:
     return Retriever(Context(config_file=config_path).settings, data_dir)
 
 
@@ -26,7 +26,7 @@ def open_retriever(ctx: Context):
     """The cached retriever for this data dir, or None when no index was built yet."""
     if not index_exists(ctx.data_path):
         return None
-    return _retriever(ctx.config_path, ctx.data_path)
+    return _retriever(ctx.config_path, ctx.config_stamp, ctx.data_path)
 
 
 def index(

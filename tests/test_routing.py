@@ -88,3 +88,12 @@ def test_pending_work_keeps_a_stage_planned(settings, tmp_path):
     record_success("refine", data, fingerprint("refine", settings, data), report)
     plan = make_plan(settings, data, stages=["refine"])
     assert plan["refine"]["run"] and "pending" in plan["refine"]["reason"]
+
+
+def test_rebuild_runs_the_index_even_when_unchanged(settings, tmp_path):
+    data = tmp_path / "data"
+    write_jsonl(data / "rag_chunks.jsonl", [{"chunk_id": "docs:a#0", "text": "hello"}])
+    record_success("index", data, fingerprint("index", settings, data), StageReport("index"))
+    assert not make_plan(settings, data, stages=["index"])["index"]["run"]
+    plan = make_plan(settings, data, stages=["index"], rebuild=True)
+    assert plan["index"] == {"run": True, "reason": "rebuild requested"}

@@ -123,6 +123,7 @@ def make_plan(
     synthesis: bool = False,
     force: bool = False,
     sources: SourcesSettings | None = None,
+    rebuild: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Decide, for every stage, whether it runs and why.
 
@@ -134,6 +135,7 @@ def make_plan(
             caller asked for refine alone).
         force: Run requested stages even when their inputs did not change.
         sources: Source overrides (CLI flags).
+        rebuild: The index is to be rebuilt from scratch, so it runs whatever changed.
 
     Returns:
         ``{stage: {"run": bool, "reason": str}}`` for all four stages, in pipeline order.
@@ -149,6 +151,8 @@ def make_plan(
         upstream = UPSTREAM[stage]
         if force:
             plan[stage] = {"run": True, "reason": "forced"}
+        elif stage == "index" and rebuild:
+            plan[stage] = {"run": True, "reason": "rebuild requested"}
         elif upstream and plan.get(upstream, {}).get("run"):
             plan[stage] = {"run": True, "reason": f"{upstream} runs first; inputs may change"}
         else:
