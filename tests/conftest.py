@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,10 @@ def built_data_dir(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("built")
     assert main(["demo", "--data-dir", str(data)]) == 0
     return data
+
+
+def copy_data_dir(source: Path, target: Path) -> Path:
+    """A private copy of a built data dir, without thread memory, feedback or lock files."""
+    ignore = shutil.ignore_patterns("checkpoints.sqlite*", "feedback.jsonl*", "*.lock")
+    shutil.copytree(source, target, symlinks=True, ignore=ignore)
+    return target

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from chainlit_app.render import (
     sources_markdown,
     step_label,
 )
+from tests.conftest import copy_data_dir
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.test_langgraph_dev import ROOT, LiveProcess, free_port, offline_env
 from tools.feedback import read_feedback
@@ -90,13 +90,7 @@ def test_feedback_layer_writes_changes_and_retracts(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def data_dir(built_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("ui") / "data"
-    shutil.copytree(
-        built_data_dir,
-        target,
-        ignore=shutil.ignore_patterns("checkpoints.sqlite*", "feedback.jsonl*", "*.lock"),
-    )
-    return target
+    return copy_data_dir(built_data_dir, tmp_path_factory.mktemp("ui") / "data")
 
 
 def scripted_llm(body: dict) -> Reply:

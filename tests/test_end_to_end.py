@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import copy_data_dir
 from tools.jsonl import read_jsonl
 from tools.runs import read_runs
 
@@ -65,10 +66,7 @@ def test_chat_json_contract(built_data_dir):
 
 
 def test_second_ingest_skips_unchanged_stages(built_data_dir, tmp_path):
-    import shutil
-
-    data = tmp_path / "copy"
-    shutil.copytree(built_data_dir, data, symlinks=True)
+    data = copy_data_dir(built_data_dir, tmp_path / "copy")
     sources = json.loads(json.dumps(read_runs(data)[-1]["request"]))
     assert sources["stages"] == ["wash", "refine", "index", "train"]
     proc = subprocess.run(
@@ -97,10 +95,7 @@ def test_second_ingest_skips_unchanged_stages(built_data_dir, tmp_path):
 
 
 def test_mistyped_source_path_fails_and_keeps_the_corpus(built_data_dir, tmp_path):
-    import shutil
-
-    data = tmp_path / "copy"
-    shutil.copytree(built_data_dir, data, symlinks=True)
+    data = copy_data_dir(built_data_dir, tmp_path / "copy")
     before = (data / "cleaned_corpus.jsonl").read_bytes()
     proc = subprocess.run(
         [

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import copy_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -107,9 +108,7 @@ def offline_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def data_dir(built_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("lgdev") / "data"
-    shutil.copytree(built_data_dir, target, ignore=shutil.ignore_patterns("*.lock"))
-    return target
+    return copy_data_dir(built_data_dir, tmp_path_factory.mktemp("lgdev") / "data")
 
 
 @pytest.fixture(scope="module")

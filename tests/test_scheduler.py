@@ -27,6 +27,7 @@ import yaml
 from apscheduler.triggers.interval import IntervalTrigger
 
 from cli import main
+from tests.conftest import copy_data_dir
 from tests.fakes.openai_server import Reply
 from tools.config import load_settings
 from tools.index.build import indexed_text
@@ -47,12 +48,6 @@ EDITED = "DAEMON-187"
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def copy_built(built: Path, target: Path) -> Path:
-    """A private copy of the demo's data dir (the fixture itself must stay untouched)."""
-    shutil.copytree(built, target, symlinks=True)
-    return target
 
 
 def source_args(sources: dict[str, list[str]]) -> list[str]:
@@ -131,7 +126,7 @@ def retriever_hits(data: Path, question: str) -> list[dict[str, Any]]:
 
 
 def test_second_full_cycle_with_no_change_does_no_work(built_data_dir: Path, tmp_path: Path):
-    data = copy_built(built_data_dir, tmp_path / "data")
+    data = copy_data_dir(built_data_dir, tmp_path / "data")
     before = snapshot(data)
     command = [str(BIN / "schedule-sync"), "full-cycle", "--synthesis", "--json"]
     command += ["--data-dir", str(data), *source_args(demo_sources(built_data_dir))]
@@ -214,7 +209,7 @@ def test_one_changed_jira_file_is_the_only_work(tmp_path: Path, openai_server):
 
 
 def test_a_failing_stage_keeps_the_previous_artifacts(built_data_dir: Path, tmp_path: Path):
-    data = copy_built(built_data_dir, tmp_path / "data")
+    data = copy_data_dir(built_data_dir, tmp_path / "data")
     kept = ["cleaned_corpus.jsonl", "rag_chunks.jsonl", "sft_train.jsonl", "index/current"]
     kept += ["adapters/current"]
     before = {name: (data / name).read_bytes() for name in kept}
@@ -258,7 +253,7 @@ def test_run_periodically_runs_again_after_a_failure_and_never_overlaps():
 
 
 def test_schedule_survives_a_failed_run_and_stops_on_sigterm(built_data_dir: Path, tmp_path: Path):
-    data = copy_built(built_data_dir, tmp_path / "data")
+    data = copy_data_dir(built_data_dir, tmp_path / "data")
     config = write_config(tmp_path / "models.yaml", model_b={"model": str(tmp_path / "missing")})
     logged = len(read_runs(data))
     proc = cli(
@@ -316,7 +311,7 @@ def test_trigger_options_are_checked(tmp_path: Path):
 def test_concurrent_cycle_is_refused_and_sigterm_stops_before_the_next_stage(
     built_data_dir: Path, tmp_path: Path
 ):
-    data = copy_built(built_data_dir, tmp_path / "data")
+    data = copy_data_dir(built_data_dir, tmp_path / "data")
     jira = tmp_path / "jira"
     shutil.copytree(SAMPLE_RAW / "jira", jira)
     edit_summary(jira, EDITED, "appcd start does not return to the prompt")

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from server import ServerSettings, create_app
+from tests.conftest import copy_data_dir
 from tests.test_langgraph_dev import LiveProcess, free_port, offline_env
 from tools.feedback import (
     delete_feedback,
@@ -33,13 +34,7 @@ CITATION_KEYS = {"source", "id", "title", "uri", "snippet"}
 @pytest.fixture(scope="module")
 def data_dir(built_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the built data dir (the API writes checkpoints and feedback)."""
-    target = tmp_path_factory.mktemp("serve") / "data"
-    shutil.copytree(
-        built_data_dir,
-        target,
-        ignore=shutil.ignore_patterns("checkpoints.sqlite*", "feedback.jsonl*", "*.lock"),
-    )
-    return target
+    return copy_data_dir(built_data_dir, tmp_path_factory.mktemp("serve") / "data")
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +264,8 @@ def test_auth_on_every_route_but_health(data_dir: Path) -> None:
 def test_ui_mounted_in_the_same_process_behind_the_key(data_dir: Path, monkeypatch) -> None:
     # mounting sets process-wide variables for the Chainlit app; restore them afterwards
     for name in ("DATA_ALCHEMY_DATA_DIR", "CHAINLIT_APP_ROOT", "CHAINLIT_ROOT_PATH"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # records the prior value, so teardown removes ours
+        monkeypatch.delenv(name)
     app = create_app(ServerSettings(data_dir=data_dir, mount_ui=True, api_key="k"))
     key = {"X-API-Key": "k"}
     with TestClient(app) as c:
