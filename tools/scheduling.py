@@ -161,8 +161,10 @@ def run_periodically(job: Callable[[], int], trigger: Any) -> int:
         scheduler.start()
         log.info("scheduler started (%s); SIGTERM stops it after the current run", trigger)
         try:
+            # Short waits bring the main thread back to the interpreter, where the
+            # SIGTERM/SIGINT handlers that set _STOP run.
             while not _STOP.wait(_POLL_S):
-                pass
+                continue
             log.info("stopping the scheduler: %s", stop_reason())
         finally:
             scheduler.shutdown(wait=True)
