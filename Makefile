@@ -1,14 +1,21 @@
-# The two commands of README.md. Both build the environment first when needed.
-.PHONY: setup demo test lint
+# The two commands of README.md (demo, test). Both build the environment first when needed.
+.PHONY: setup demo test lint lock lock-check
 
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/data-alchemy demo
+	@.venv/bin/data-alchemy demo
 
 test: setup
 	.venv/bin/python -m pytest -q
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+# requirements.lock from pyproject.toml (uv); lock-check fails when they disagree
+lock:
+	@bash scripts/lock.sh
+
+lock-check:
+	@bash scripts/lock.sh --check

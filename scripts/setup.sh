@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Build everything Data Alchemy needs on a fresh Debian machine; cheap when already done.
-#   - system: Java 17 (Spark) and Chromium (UI tests), through apt when missing
-#   - Python: .venv with the CPU build of torch first (so no multi-GB CUDA wheel is pulled),
-#     then the project in editable mode with its dev extras
-# Set TORCH_SPEC to choose another torch (e.g. TORCH_SPEC='torch' on a CUDA machine).
+#   - system: Java 17 (Spark), Chromium (UI tests), openssl and git, through apt when missing
+#   - Python: .venv holding exactly requirements.lock (uv pip sync), then the project itself,
+#     editable. uv comes from PyPI when missing (scripts/toolchain.sh).
+# TORCH_INDEX_URL=<a PyTorch wheel index for CUDA or ROCm> swaps the locked CPU torch for
+# that build of the same version (README, "GPU").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 
 apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq >/dev/null; APT_UPDATED=1; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+      { echo "setup: apt-get install $* failed" >&2; exit 1; }
   else
     echo "setup: please install $* (needs root and apt-get)" >&2
   fi
@@ -22,13 +23,23 @@ apt_install() {
 command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v chromium >/dev/null || apt_install chromium
 command -v openssl >/dev/null || apt_install openssl
+command -v git >/dev/null || apt_install git
 
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+source scripts/toolchain.sh
+
+key=$(cat requirements.lock pyproject.toml <(echo "${TORCH_INDEX_URL:-}") | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$key
 if [ ! -f "$stamp" ]; then
-  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -c 'import torch' 2>/dev/null || .venv/bin/pip install -q "$TORCH_SPEC"
-  .venv/bin/pip install -q -e '.[dev]'
+  echo "setup: installing requirements.lock into .venv with uv $UV_VERSION" >&2
+  [ -x .venv/bin/python ] || "$UV" venv --quiet --python "$(command -v "$PYTHON")" .venv
+  "$UV" pip sync --quiet --python .venv/bin/python --find-links "$TORCH_FIND_LINKS" \
+    requirements.lock
+  "$UV" pip install --quiet --python .venv/bin/python --no-deps -e .
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then
+    version=$(sed -n 's/^torch==\([0-9.]*\).*/\1/p' requirements.lock)
+    "$UV" pip install --quiet --python .venv/bin/python --index "$TORCH_INDEX_URL" \
+      --reinstall-package torch "torch==$version"
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
