@@ -1,4 +1,4 @@
-"""Shared fixtures: the real corpus beside the checkout, offline model hubs."""
+"""Shared fixtures: the real corpus subset kept in the repository, offline model hubs."""
 
 from __future__ import annotations
 
@@ -15,22 +15,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("DATA_ALCHEMY_CORPUS", ROOT.parent / "shared" / "corpus"))
-MAKE_GIT_REPO = CORPUS.parent / "tools" / "make_git_repo.py"
+CORPUS = ROOT / "tests" / "data" / "corpus"
 
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """The read-only real corpus (`../shared/corpus`); tests copy what they change."""
-    if not CORPUS.is_dir():
-        pytest.fail(f"real corpus not found at {CORPUS}; set DATA_ALCHEMY_CORPUS")
+    """The real corpus subset in ``tests/data/corpus``; tests copy what they change."""
     return CORPUS
-
-
-@pytest.fixture(scope="session")
-def make_git_repo_script() -> Path:
-    """The shared tool that rebuilds a real git repository from a commit export."""
-    return MAKE_GIT_REPO
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The README's promises, end to end on the bundled sample data."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,10 @@ from tools.runs import read_runs
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
+# What libraries print when left alone: warnings, weight-loading bars, loader chatter.
+LIBRARY_NOISE = re.compile(
+    r"Warning|warnings\.warn|Loading weights|it/s\]|faiss\.loader|bm25s|\[transformers\]"
+)
 
 
 def test_demo_built_every_artifact(built_data_dir):
@@ -63,6 +68,7 @@ def test_chat_json_contract(built_data_dir):
     cite = payload["citations"][0]
     assert set(cite) >= {"source", "id", "title", "uri", "snippet"}
     assert "INFO" not in proc.stdout, "logs belong on stderr"
+    assert [line for line in proc.stderr.splitlines() if LIBRARY_NOISE.search(line)] == []
 
 
 def test_second_ingest_skips_unchanged_stages(built_data_dir, tmp_path):

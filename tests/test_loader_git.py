@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tools.loaders import load_sources, source_fingerprint
 from tools.loaders.git import jira_links, load_git_repo
 from tools.records import SourceRecord
 from tools.report import StageReport
+from tools.sample_data import rebuild_repo
 
 LIMIT = 200
 
@@ -38,22 +38,9 @@ def export(corpus_dir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, make_git_repo_script: Path, corpus_dir: Path) -> Path:
+def repo(tmp_path_factory, corpus_dir: Path) -> Path:
     target = tmp_path_factory.mktemp("repos") / "appc-daemon"
-    commits = corpus_dir / "git" / "appc-daemon.commits.jsonl"
-    subprocess.run(
-        [
-            sys.executable,
-            str(make_git_repo_script),
-            str(commits),
-            str(target),
-            "--limit",
-            str(LIMIT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return target
+    return rebuild_repo(corpus_dir / "git" / "appc-daemon.commits.jsonl", target, limit=LIMIT)
 
 
 def _key(message: str, email: str, when: str) -> tuple[str, str, datetime]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from tools.loaders.git import load_git_repo
 from tools.loaders.jira import issue_to_record
 from tools.records import SourceRecord
 from tools.report import StageReport
+from tools.sample_data import rebuild_repo
 from tools.synthesis.grounding import content_tokens, is_grounded
 from tools.synthesis.offline import offline_pairs
 from tools.synthesis.raft import RAFT_SYSTEM_PROMPT
@@ -36,17 +35,12 @@ def jira_records(corpus: Path, projects: tuple[str, ...] = ("ALOY", "DAEMON")) -
     ]
 
 
-def git_records(corpus: Path, workdir: Path, script: Path, limit: int = GIT_LIMIT) -> list:
+def git_records(corpus: Path, workdir: Path, limit: int = GIT_LIMIT) -> list:
     """Commits of both repositories: rebuilt as real git repositories, then loaded."""
     records = []
     for export in sorted((corpus / "git").glob("*.commits.jsonl")):
         target = workdir / export.name.removesuffix(".commits.jsonl")
-        subprocess.run(
-            [sys.executable, str(script), str(export), str(target), "--limit", str(limit)],
-            check=True,
-            capture_output=True,
-        )
-        records += load_git_repo(target, StageReport("wash"))
+        records += load_git_repo(rebuild_repo(export, target, limit=limit), StageReport("wash"))
     return records
 
 
@@ -67,14 +61,10 @@ def docs_records(corpus: Path, limit: int = 40) -> list:
 
 
 @pytest.fixture(scope="module")
-def records(corpus_dir: Path, make_git_repo_script: Path, tmp_path_factory) -> list:
+def records(corpus_dir: Path, tmp_path_factory) -> list:
     """All ALOY and DAEMON issues, 300 commits of each repository, 40 documents."""
     workdir = tmp_path_factory.mktemp("git")
-    found = (
-        jira_records(corpus_dir)
-        + git_records(corpus_dir, workdir, make_git_repo_script)
-        + docs_records(corpus_dir)
-    )
+    found = jira_records(corpus_dir) + git_records(corpus_dir, workdir) + docs_records(corpus_dir)
     return sorted(found, key=lambda r: r.id)
 
 

@@ -95,11 +95,9 @@ def spark_cluster(tmp_path: Path) -> Iterator[str]:
 
 
 def test_spark_mode_on_a_standalone_cluster_matches_python(
-    spark_cluster: str, tmp_path: Path, corpus_dir: Path, make_git_repo_script: Path
+    spark_cluster: str, tmp_path: Path, corpus_dir: Path
 ) -> None:
-    sources = build_inputs(
-        corpus_dir, tmp_path / "in", make_git_repo_script, issues=4, commits=12, docs=3
-    )
+    sources = build_inputs(corpus_dir, tmp_path / "in", issues=4, commits=12, docs=3)
     settings = Settings(wash=WashSettings(spark_master=spark_cluster))
     python = run_wash(settings, tmp_path / "python", mode="python", sources=sources)
     spark = run_wash(settings, tmp_path / "spark", mode="spark", sources=sources)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from tools.config import Settings, SourcesSettings, WashSettings
 from tools.jsonl import read_jsonl
 from tools.records import SourceRecord
 from tools.report import StageReport
+from tools.sample_data import rebuild_repo
 from tools.wash import CLEANED_CORPUS, RAG_CHUNKS, run_wash
 from tools.wash.pipeline import wash_records
 from tools.wash.python_engine import PythonEngine
@@ -33,7 +32,7 @@ NEAR_COPY = "Core Services/subprocess (edited copy).md"
 
 
 def build_inputs(
-    corpus: Path, root: Path, make_git_repo: Path, *, issues: int, commits: int, docs: int
+    corpus: Path, root: Path, *, issues: int, commits: int, docs: int
 ) -> SourcesSettings:
     """Copy a real subset of the corpus into ``root`` and plant duplicates and secrets."""
     jira = root / "jira"
@@ -59,12 +58,8 @@ def build_inputs(
         json.dumps({**planted, "id": "990001", "key": SECRET_ISSUE}), encoding="utf-8"
     )
 
-    repo = root / "appc-daemon"
-    commits_file = corpus / "git" / "appc-daemon.commits.jsonl"
-    subprocess.run(
-        [sys.executable, str(make_git_repo), str(commits_file), str(repo), "--limit", str(commits)],
-        check=True,
-        capture_output=True,
+    repo = rebuild_repo(
+        corpus / "git" / "appc-daemon.commits.jsonl", root / "appc-daemon", limit=commits
     )
 
     documents = root / "docs"
@@ -85,13 +80,9 @@ def comparable(report: StageReport) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def washed(
-    tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, make_git_repo_script: Path
-) -> dict[str, Any]:
+def washed(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("wash")
-    sources = build_inputs(
-        corpus_dir, root / "in", make_git_repo_script, issues=20, commits=40, docs=6
-    )
+    sources = build_inputs(corpus_dir, root / "in", issues=20, commits=40, docs=6)
     settings = Settings(wash=WashSettings(spark_master="local[2]"))
     reports = {
         mode: run_wash(settings, root / mode, mode=mode, sources=sources)

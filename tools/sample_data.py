@@ -1,10 +1,11 @@
 """The bundled sample data: Jira files, docs, and a git history rebuilt from an export.
 
-``data/raw/git/*.commits.jsonl`` holds real commits (message, author, dates, changed files
-with line counts). :func:`rebuild_repo` turns one into a real git repository with
-``git fast-import``: same messages, authors and dates, changed paths holding placeholder
-content, history made linear in date order (the sample keeps only some commits, so their
-original parents may be missing).
+``data/raw/git/*.commits.jsonl`` holds real commits (message, author, dates, parents, changed
+files with line counts). :func:`rebuild_repo` turns such an export into a real git repository
+with ``git fast-import``: same messages, authors, dates and parent links, changed paths
+holding placeholder content. An export that lacks some commits' parents (a sample that keeps
+only some commits) becomes a linear history in commit-date order. The rebuilt commits have
+new shas (their trees differ).
 """
 
 from __future__ import annotations
@@ -33,7 +34,28 @@ def _blob(text: str) -> bytes:
     return b"data %d\n" % len(raw) + raw + b"\n"
 
 
+def parents_first(commits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order an export (``git log`` order: newest first) so every parent precedes its children."""
+    by_sha = {c["sha"]: c for c in commits}
+    ordered: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    for commit in reversed(commits):
+        stack = [commit]
+        while stack:
+            top = stack[-1]
+            waiting = [by_sha[p] for p in top.get("parents", []) if p in by_sha and p not in placed]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            stack.pop()
+            if top["sha"] not in placed:
+                placed.add(top["sha"])
+                ordered.append(top)
+    return ordered
+
+
 def _fast_import_stream(commits: list[dict[str, Any]]) -> bytes:
+    marks = {c["sha"]: n for n, c in enumerate(commits, 1)}
     out = bytearray()
     for n, commit in enumerate(commits, 1):
         out += b"commit refs/heads/main\nmark :%d\n" % n
@@ -42,18 +64,37 @@ def _fast_import_stream(commits: list[dict[str, Any]]) -> bytes:
             when = _git_time(commit[f"{role}_date"])
             out += f"{role} {name} <{email}> {when}\n".encode()
         out += _blob(commit["message"])
-        if n > 1:
-            out += b"from :%d\n" % (n - 1)
+        parents = [marks[p] for p in commit.get("parents", []) if p in marks]
+        if not parents and n > 1:
+            parents = [n - 1]
+        for verb, mark in zip(["from"] + ["merge"] * len(parents), parents, strict=False):
+            out += f"{verb} :{mark}\n".encode()
         for change in commit.get("files", []):
+            path = change["path"].replace("\n", " ")
             body = f"{commit['sha']} +{change['additions']} -{change['deletions']}\n"
-            out += f"M 100644 inline {change['path']}\n".encode() + _blob(body)
+            out += f"M 100644 inline {path}\n".encode() + _blob(body)
     return bytes(out)
 
 
-def rebuild_repo(export: Path, target: Path) -> Path:
-    """Create (or recreate) a git repository at ``target`` from a commits export."""
-    commits = [json.loads(line) for line in export.read_text("utf-8").splitlines() if line]
-    commits.sort(key=lambda c: (datetime.fromisoformat(c["committer_date"]), c["sha"]))
+def rebuild_repo(export: Path, target: Path, limit: int | None = None) -> Path:
+    """Create (or recreate) a git repository at ``target`` from a commits export.
+
+    Args:
+        export: A ``*.commits.jsonl`` file, newest commit first as ``git log`` writes it.
+        target: The repository folder; replaced when it exists.
+        limit: Keep only the ``limit`` oldest commits.
+
+    Returns:
+        ``target``.
+    """
+    rows = [json.loads(line) for line in export.read_text("utf-8").splitlines() if line]
+    commits = parents_first(rows)[:limit]
+    shas = {c["sha"] for c in commits}
+    if any(p not in shas for c in commits for p in c.get("parents", [])):
+        commits = sorted(
+            commits, key=lambda c: (datetime.fromisoformat(c["committer_date"]), c["sha"])
+        )
+        commits = [{**c, "parents": []} for c in commits]
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
