@@ -1,10 +1,10 @@
 """Index benchmark: embedding throughput, query latency and a LangChain FAISS peer, in one run.
 
-Usage: .venv/bin/python bench/index.py [--chunks rag_chunks.jsonl] [--embed N]
+Usage: .venv/bin/python bench/index.py (--corpus DIR | --chunks rag_chunks.jsonl) [--embed N]
                                         [--sizes 10000,100000] [--queries N] [--rounds R]
 
 Texts: real chunks. Without ``--chunks`` the wash stage (python engine) chunks the ALOY
-Jira issues and the alloy docs of ``../shared/corpus`` into a temporary folder first.
+Jira issues and the alloy docs of the full corpus (``--corpus``) into a temporary folder first.
 
 1. Throughput on the same ``--embed`` chunks (title + text, as indexed): plain
    ``SentenceTransformer.encode`` in fp32 (the baseline), our embedder at the configured
@@ -49,6 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
+from corpus_arg import add_corpus_argument  # noqa: E402
 from langchain_core.embeddings import Embeddings  # noqa: E402
 
 from tools.config import Settings, SourcesSettings, load_settings  # noqa: E402
@@ -64,7 +65,6 @@ from tools.index.store import (  # noqa: E402
 )
 from tools.jsonl import read_jsonl, write_jsonl  # noqa: E402
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 DEV_SET = ROOT / "data" / "eval" / "aloy_dev.jsonl"
 NOISE = 0.02
 
@@ -292,7 +292,7 @@ def hnsw_recall(settings: Settings, base: np.ndarray, questions: list[str], sour
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=Path, help="rag_chunks.jsonl (default: wash ALOY)")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    add_corpus_argument(parser, required=False)
     parser.add_argument("--config", type=Path, help="models.yaml (default: the project's)")
     parser.add_argument("--embed", type=int, default=256, help="chunks embedded per mode")
     parser.add_argument("--sizes", default="10000,100000", help="latency index sizes")
@@ -300,6 +300,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best kept)")
     parser.add_argument("--index", type=Path, help="data dir of an index of real chunks")
     args = parser.parse_args()
+    if not (args.chunks or args.corpus):
+        parser.error("give --corpus DIR (or DATA_ALCHEMY_CORPUS) or --chunks FILE")
 
     settings = load_settings(args.config)
     questions = [q["question"] for q in load_questions(DEV_SET)]

@@ -7,9 +7,9 @@ in this one process. Printed: tokens/s (non-pad tokens), the ratio, peak memory 
 above the phase's start, or ``torch.cuda.max_memory_allocated`` on a GPU) and the eval
 loss each reached.
 
-    .venv/bin/python bench/train.py                 # smoke base + a 256-wide random Llama
-    .venv/bin/python bench/train.py --sizes 64x2 --examples 512 --threads 1
-    .venv/bin/python bench/train.py --base-model TinyLlama/TinyLlama-1.1B-Chat-v1.0
+    .venv/bin/python bench/train.py --corpus DIR    # smoke base + a 256-wide random Llama
+    .venv/bin/python bench/train.py --corpus DIR --sizes 64x2 --examples 512 --threads 1
+    .venv/bin/python bench/train.py --data-dir data --base-model TinyLlama/TinyLlama-1.1B-Chat-v1.0
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from corpus_arg import add_corpus_argument  # noqa: E402
 from transformers import (  # noqa: E402
     DataCollatorForSeq2Seq,
     PrinterCallback,
@@ -51,8 +52,6 @@ from tools.lora.device import DeviceInfo, resolve_device  # noqa: E402
 from tools.lora.smoke_base import build_smoke_base, load_base  # noqa: E402
 from tools.lora.train import WARMUP_FRACTION, evaluate, make_lora_model, train_loop  # noqa: E402
 from tools.report import StageReport  # noqa: E402
-
-CORPUS = Path(os.environ.get("DATA_ALCHEMY_CORPUS", ROOT.parent / "shared" / "corpus"))
 
 
 class PeakRSS:
@@ -217,7 +216,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_corpus_argument(parser, required=False)
     args = parser.parse_args()
+    if not (args.data_dir or args.corpus):
+        parser.error("give --corpus DIR (or DATA_ALCHEMY_CORPUS) or --data-dir DIR")
     hf_logging.set_verbosity_error()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -235,7 +237,7 @@ def main() -> None:
         work = Path(tmp)
         data_dir = args.data_dir or work
         if args.data_dir is None:
-            rows = jira_pairs(CORPUS, args.examples + args.examples // 8)
+            rows = jira_pairs(args.corpus, args.examples + args.examples // 8)
             for name, part in (
                 ("sft_train.jsonl", rows[: args.examples]),
                 ("sft_eval.jsonl", rows[args.examples :]),

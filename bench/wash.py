@@ -1,9 +1,9 @@
 """Wash throughput: Python engine vs Spark engine on the real corpus, in one process.
 
-Usage: .venv/bin/python bench/wash.py [--limit N] [--spark-master URL] [--corpus DIR]
+Usage: .venv/bin/python bench/wash.py --corpus DIR [--limit N] [--spark-master URL]
 
 Inputs: both Jira projects, both commit histories rebuilt as git repositories in a temporary
-folder (``make_git_repo.py``), all docs. ``--limit N`` keeps at most N Jira issues per
+folder (``rebuild_repo``), all docs. ``--limit N`` keeps at most N Jira issues per
 project, N commits per repository (the oldest) and N doc files per docs root. A warm-up
 load (untimed) fills the file cache and loads the tokenizer in this process first; then
 each mode runs ``run_wash`` end to end (Spark session start and stop included) and the
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,24 +26,22 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from corpus_arg import add_corpus_argument  # noqa: E402
+
 from tools.cleaning.chunking import load_tokenizer  # noqa: E402
 from tools.config import Settings, SourcesSettings, WashSettings  # noqa: E402
 from tools.loaders import load_sources  # noqa: E402
 from tools.report import StageReport  # noqa: E402
+from tools.sample_data import rebuild_repo  # noqa: E402
 from tools.wash import CLEANED_CORPUS, RAG_CHUNKS, run_wash  # noqa: E402
-
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 
 
 def prepare(corpus: Path, work: Path, limit: int) -> SourcesSettings:
     """Lay out the inputs under ``work`` (git repositories rebuilt, subsets when limited)."""
-    make_git_repo = corpus.parent / "tools" / "make_git_repo.py"
     repos = []
     for commits in sorted((corpus / "git").glob("*.commits.jsonl")):
         repo = work / "git" / commits.name.removesuffix(".commits.jsonl")
-        command = [sys.executable, str(make_git_repo), str(commits), str(repo)]
-        subprocess.run(command + (["--limit", str(limit)] if limit else []), check=True)
-        repos.append(str(repo))
+        repos.append(str(rebuild_repo(commits, repo, limit=limit or None)))
     if not limit:
         return SourcesSettings(jira=[str(corpus / "jira")], git=repos, docs=[str(corpus / "docs")])
     for kind, pattern in (("jira", "*-*.json"), ("docs", "**/*.md")):
@@ -60,7 +57,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=0, help="items per source input (0: all)")
     parser.add_argument("--spark-master", default="local[*]")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    add_corpus_argument(parser)
     args = parser.parse_args()
 
     settings = Settings(wash=WashSettings(spark_master=args.spark_master))
