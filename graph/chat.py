@@ -4,9 +4,10 @@ Retrieval (Agent C) and the adapter's intuition (Agent B) run in parallel branch
 finalist (Agent D) joins them. ``graph`` has no checkpointer (``langgraph dev`` supplies its
 own); the CLI, API and UI compile one with :func:`build_chat_graph` and a SQLite saver.
 
-The node modules import their heavy libraries (torch, transformers, sentence-transformers)
-when this module is imported, not inside the parallel branches: transformers' lazy imports
-are not thread-safe, and two branches importing at once raised ImportError.
+The node modules load their heavy libraries when a node first needs them (so a pipeline run
+with nothing to do never loads torch), but the tools of the two parallel branches are
+imported here, with the graph: transformers' lazy imports are not thread-safe, and two
+branches importing at once raised ImportError.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+# The tools of both parallel branches, imported before the branches run (see above).
+import tools.index.search
+import tools.lora.infer  # noqa: F401
 from graph.configuration import Context
 from graph.state import ChatState
 from nodes import finalist, knowledge, trainer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
@@ -13,17 +13,22 @@ from langgraph.runtime import Runtime
 from graph.configuration import Context, get_context
 from graph.state import ChatState, PipelineState
 from nodes.common import stage_update
-from tools.index.search import Retriever
-from tools.index.store import index_exists
+
+if TYPE_CHECKING:
+    from tools.index.search import Retriever
 
 
 @lru_cache(maxsize=4)
 def _retriever(config_path: str, _config_stamp: float, data_dir: Path) -> Retriever:
+    from tools.index.search import Retriever
+
     return Retriever(Context(config_file=config_path).settings, data_dir)
 
 
-def open_retriever(ctx: Context):
+def open_retriever(ctx: Context) -> Retriever | None:
     """The cached retriever for this data dir, or None when no index was built yet."""
+    from tools.index.store import index_exists
+
     if not index_exists(ctx.data_path):
         return None
     return _retriever(ctx.config_path, ctx.config_stamp, ctx.data_path)

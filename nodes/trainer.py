@@ -11,7 +11,6 @@ from langgraph.runtime import Runtime
 from graph.configuration import Context, get_context
 from graph.state import ChatState, PipelineState
 from nodes.common import stage_update
-from tools.lora.infer import get_intuition
 
 
 def train(
@@ -33,6 +32,8 @@ def intuition(
     state: ChatState, config: RunnableConfig, runtime: Runtime[Context]
 ) -> dict[str, Any]:
     """Ask the current adapter; off per request (``use_lora``) or when none is promoted."""
+    from tools.lora.infer import get_intuition
+
     ctx = get_context(runtime, config)
     if not ctx.settings.chat.use_lora:
         return {"intuition": None, "intuition_status": "off"}

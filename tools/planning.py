@@ -52,8 +52,8 @@ def fingerprint(
 ) -> str:
     """Hash of everything ``stage``'s output depends on."""
     if stage == "wash":
+        from tools.cleaning.version import code_version
         from tools.loaders import source_fingerprint
-        from tools.wash.pipeline import code_version
 
         parts: list[Any] = [
             source_fingerprint(sources or settings.sources, settings),

@@ -29,30 +29,12 @@ from markdown_it import MarkdownIt
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from tools.loaders.formats import BINARY_FORMATS, doc_format
 from tools.loaders.jira_markup import fence
 from tools.records import SourceRecord
 from tools.report import StageReport
 
-FORMATS = {
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".rst": "rst",
-    ".rest": "rst",
-    ".html": "html",
-    ".htm": "html",
-    ".txt": "text",
-    ".text": "text",
-    ".pdf": "pdf",
-    ".docx": "docx",
-}
-BINARY_FORMATS = frozenset({"pdf", "docx"})
-
 _Converted = tuple[str | None, str, dict[str, Any]]
-
-
-def doc_format(path: Path) -> str | None:
-    """The format name for ``path``'s extension (case-insensitive), or None if unsupported."""
-    return FORMATS.get(path.suffix.lower())
 
 
 def load_document(

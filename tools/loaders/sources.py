@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tools.config import Settings, SourcesSettings
-from tools.loaders.docs import BINARY_FORMATS, doc_format, load_document
+from tools.loaders.formats import BINARY_FORMATS, doc_format
 from tools.loaders.git import load_git_repo, repository_state
 from tools.loaders.jira import load_jira_text
 from tools.records import SourceRecord, stable_hash
@@ -131,6 +131,8 @@ def _load_all(
             path, report, include_diff=diff_bytes > 0, max_diff_bytes=diff_bytes
         )
         yield from _guard(str(path), commits, report)
+    from tools.loaders.docs import load_document  # its parsers load only when docs are read
+
     for path, root in _files(sources.docs, settings, report):
         report.items_in += 1
         kind = doc_format(path)

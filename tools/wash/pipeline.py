@@ -16,19 +16,18 @@ same bytes as a run without the cache.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-import tools.cleaning
 from tools.cleaning.chunking import Chunker
 from tools.cleaning.dedup import DedupFeatures, apply_drops, features, find_duplicates
 from tools.cleaning.record import clean_record
+from tools.cleaning.version import code_version
 from tools.config import Settings, SourcesSettings
 from tools.jsonl import atomic_open, dumps
 from tools.loaders import load_sources
@@ -106,19 +105,6 @@ class Chunked:
     id: str
     chunks: list[dict[str, Any]]
     error: str = ""
-
-
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Hash of the cleaning, dedup and chunking code, of this module and of the cache's.
-
-    Part of every cache key and of the wash stage's fingerprint, so that a changed rule
-    (a new redaction, say) re-washes everything instead of serving stale results.
-    """
-    here = Path(__file__).parent
-    cleaning = sorted(Path(tools.cleaning.__file__).parent.glob("*.py"))
-    files = [*cleaning, here / "pipeline.py", here / "cache.py"]
-    return stable_hash([[p.name, hashlib.sha256(p.read_bytes()).hexdigest()] for p in files])
 
 
 def clean_key(row: dict[str, Any]) -> str:
