@@ -17,16 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from tools.console import setup_console
+from tools.datadir import DataDir
+from tools.stages import stage_names
 
 log = logging.getLogger("data_alchemy")
 
-INGEST_STAGES = {
-    "wash": ["wash"],
-    "refine": ["refine"],
-    "index": ["index"],
-    "all": ["wash", "refine", "index"],
-}
+TRAIN_STAGE = "train"
+"""The stage of ``data-alchemy train``; ``ingest`` runs the others (``tools.stages``)."""
 DEMO_QUESTION = "How do I start the Appcelerator Daemon and check its status?"
+
+
+def _ingest_stages() -> list[str]:
+    return [name for name in stage_names() if name != TRAIN_STAGE]
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Stages whose inputs did not change are skipped and the skip is reported.",
     )
     ingest.add_argument("--mode", choices=["python", "spark"], default="python")
-    ingest.add_argument("--stage", choices=list(INGEST_STAGES), default="all")
+    ingest.add_argument("--stage", choices=[*_ingest_stages(), "all"], default="all")
     ingest.add_argument(
         "--synthesis", action="store_true", help="synthesize SFT pairs (the refine stage)"
     )
@@ -191,7 +193,7 @@ def _print_run(state: dict[str, Any], as_json: bool) -> int:
     if as_json:
         print(json.dumps({"status": state.get("status"), "reports": reports}, default=str))
     else:
-        for stage in ("wash", "refine", "index", "train"):
+        for stage in stage_names():
             if stage in reports:
                 print(
                     summarize(
@@ -206,7 +208,7 @@ def _print_run(state: dict[str, Any], as_json: bool) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """``data-alchemy ingest``."""
     request = {
-        "stages": INGEST_STAGES[args.stage],
+        "stages": _ingest_stages() if args.stage == "all" else [args.stage],
         "mode": args.mode,
         "synthesis": args.synthesis,
         "max_samples": args.max_samples,
@@ -224,8 +226,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         from tools.lora.registry import rollback
 
         report = rollback(ctx.data_path).to_dict()
-        return _print_run({"status": report["status"], "reports": {"train": report}}, args.json)
-    request = {"stages": ["train"], "force": args.force, "force_cpu": args.cpu}
+        report_ = {"status": report["status"], "reports": {TRAIN_STAGE: report}}
+        return _print_run(report_, args.json)
+    request = {"stages": [TRAIN_STAGE], "force": args.force, "force_cpu": args.cpu}
     return _print_run(run_pipeline(request, ctx), args.json)
 
 
@@ -271,7 +274,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     ctx.use_lora = False if args.no_lora else None
     ctx.data_path.mkdir(parents=True, exist_ok=True)
     thread = args.thread or uuid.uuid4().hex[:12]
-    with SqliteSaver.from_conn_string(str(ctx.data_path / "checkpoints.sqlite")) as saver:
+    with SqliteSaver.from_conn_string(str(DataDir(ctx.data_path).checkpoints)) as saver:
         graph = build_chat_graph(checkpointer=saver)
         if args.question:
             result = ask(graph, args.question, thread, ctx, stream=not args.json)
@@ -337,18 +340,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``data-alchemy serve``: uvicorn on the FastAPI app of ``server.py``."""
+    from dataclasses import replace
+
     import uvicorn
 
+    from server import ServerSettings, create_app
+
     ctx = _context(args)
-    os.environ["DATA_ALCHEMY_DATA_DIR"] = str(ctx.data_path)
-    if ctx.config_file:
-        os.environ["DATA_ALCHEMY_CONFIG"] = ctx.config_file
-    if args.ui:
-        os.environ["DATA_ALCHEMY_UI"] = "1"
+    deployment = ServerSettings.from_env()  # key, CORS, body limit: the deployment's
+    settings = replace(
+        deployment,
+        data_dir=ctx.data_path,
+        config_file=ctx.config_file,
+        mount_ui=args.ui or deployment.mount_ui,
+    )
     scheme = "https" if args.certfile else "http"
     print(f"serving on {scheme}://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
     uvicorn.run(
-        "server:app",
+        create_app(settings),
         host=args.host,
         port=args.port,
         ssl_certfile=args.certfile,
@@ -358,9 +367,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cycle_request(args: argparse.Namespace) -> dict[str, Any]:
-    """The pipeline request of one full cycle: all four stages, only what changed."""
+    """The pipeline request of one full cycle: every stage, only what changed."""
     return {
-        "stages": ["wash", "refine", "index", "train"],
+        "stages": list(stage_names()),
         "mode": args.mode,
         "synthesis": args.synthesis,
         "max_samples": getattr(args, "max_samples", None),
@@ -415,7 +424,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sources = prepare_sample_sources(ctx.settings, ctx.data_path)
     print(f"sample sources: {json.dumps(sources)}", file=sys.stderr)
     request = {
-        "stages": ["wash", "refine", "index", "train"],
+        "stages": list(stage_names()),
         "mode": args.mode,
         "synthesis": True,
         "sources": sources,

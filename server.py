@@ -53,8 +53,10 @@ from graph.chat import build_chat_graph
 from graph.configuration import Context
 from graph.pipeline import build_pipeline_graph
 from tools import metrics
+from tools.datadir import DataDir
 from tools.feedback import make_row, save_feedback
-from tools.runs import now_iso, read_runs
+from tools.files import now_iso
+from tools.runs import read_runs
 from tools.scheduling import RunInProgress, run_lock
 
 log = logging.getLogger("data_alchemy.server")
@@ -349,7 +351,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path = str(settings.data_dir / "checkpoints.sqlite")
+        path = str(DataDir(settings.data_dir).checkpoints)
         async with AsyncSqliteSaver.from_conn_string(path) as saver:
             chat_graph.checkpointer = saver
             log.info("API on data dir %s (thread memory in %s)", settings.data_dir, path)
@@ -462,4 +464,13 @@ def _mount_ui(app: FastAPI, settings: ServerSettings) -> None:
     mount_chainlit(app, target=str(ROOT / "chainlit_app" / "app.py"), path="/ui")
 
 
-app = create_app()
+def __getattr__(name: str) -> Any:
+    """``server:app`` for ``uvicorn server:app``: built on first use, from the environment.
+
+    ``data-alchemy serve`` builds its own app with :func:`create_app` and its settings.
+    """
+    if name != "app":
+        raise AttributeError(f"module 'server' has no attribute {name!r}")
+    global app
+    app = create_app()
+    return app

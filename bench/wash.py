@@ -30,10 +30,15 @@ from corpus_arg import add_corpus_argument  # noqa: E402
 
 from tools.cleaning.chunking import load_tokenizer  # noqa: E402
 from tools.config import Settings, SourcesSettings, WashSettings  # noqa: E402
+from tools.datadir import DataDir  # noqa: E402
 from tools.loaders import load_sources  # noqa: E402
 from tools.report import StageReport  # noqa: E402
 from tools.sample_data import rebuild_repo  # noqa: E402
-from tools.wash import CLEANED_CORPUS, RAG_CHUNKS, run_wash  # noqa: E402
+from tools.wash import run_wash  # noqa: E402
+
+# artifact names, relative to a data dir
+CLEANED_CORPUS = DataDir(Path()).cleaned_corpus.name
+RAG_CHUNKS = DataDir(Path()).rag_chunks.name
 
 
 def prepare(corpus: Path, work: Path, limit: int) -> SourcesSettings:

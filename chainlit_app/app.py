@@ -32,6 +32,7 @@ from chainlit_app.render import (
 )
 from graph.chat import build_chat_graph
 from graph.configuration import Context
+from tools.datadir import DataDir
 from tools.metrics import MetricsCallback
 
 log = logging.getLogger("data_alchemy.ui")
@@ -58,7 +59,7 @@ class ChatResources:
         async with self._lock:
             if self._graph is None:
                 self.context.data_path.mkdir(parents=True, exist_ok=True)
-                path = str(self.context.data_path / "checkpoints.sqlite")
+                path = str(DataDir(self.context.data_path).checkpoints)
                 saver = await self._stack.enter_async_context(
                     AsyncSqliteSaver.from_conn_string(path)
                 )

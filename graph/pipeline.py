@@ -18,10 +18,15 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from graph.configuration import Context
-from graph.state import STAGES, PipelineState
-from nodes import cleaner, knowledge, scheduler, trainer
+from graph.state import PipelineState
+from nodes import scheduler
+from nodes.stage import stage_node
+from tools.stages import stage_names
 
-ORDER: tuple[str, ...] = (*STAGES, "chat", "finish")
+
+def order() -> tuple[str, ...]:
+    """Every node after ``plan``, in pipeline order: the stages, chat, finish."""
+    return (*stage_names(), "chat", "finish")
 
 
 def next_step(state: PipelineState, after: str | None) -> str:
@@ -30,9 +35,10 @@ def next_step(state: PipelineState, after: str | None) -> str:
     if any(rep.get("status") == "failed" for rep in reports.values()):
         return "finish"
     plan = state.get("plan") or {}
-    start = ORDER.index(after) + 1 if after else 0
-    for name in ORDER[start:]:
-        if name in STAGES and plan.get(name, {}).get("run"):
+    steps = order()
+    start = steps.index(after) + 1 if after else 0
+    for name in steps[start:]:
+        if name in plan and plan[name].get("run"):
             return name
         if name == "chat" and state.get("question"):
             return "chat"
@@ -57,18 +63,17 @@ def chat(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
 
 
 def build_pipeline_graph(checkpointer: Any = None):
-    """Compile the pipeline graph (optionally with a checkpointer)."""
+    """Compile the pipeline graph from the stage registry (optionally with a checkpointer)."""
+    steps = order()
     builder = StateGraph(PipelineState, context_schema=Context)
     builder.add_node("plan", scheduler.plan)
-    builder.add_node("wash", cleaner.wash)
-    builder.add_node("refine", cleaner.refine)
-    builder.add_node("index", knowledge.index)
-    builder.add_node("train", trainer.train)
+    for name in stage_names():
+        builder.add_node(name, stage_node(name))
     builder.add_node("chat", chat)
     builder.add_node("finish", scheduler.finish)
     builder.add_edge(START, "plan")
-    for after in ("plan", *STAGES):
-        targets = [n for n in ORDER if after == "plan" or ORDER.index(n) > ORDER.index(after)]
+    for after in ("plan", *stage_names()):
+        targets = [n for n in steps if after == "plan" or steps.index(n) > steps.index(after)]
         builder.add_conditional_edges(after, _router(None if after == "plan" else after), targets)
     builder.add_edge("chat", "finish")
     builder.add_edge("finish", END)

@@ -12,9 +12,12 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (see NOTES-stack)
 
-from tools.planning import STAGES
+from tools.stages import stage_names
 
-__all__ = ["STAGES", "ChatState", "PipelineState", "StagePlan", "merge_dicts"]
+__all__ = ["ChatState", "PipelineState", "StageName", "StagePlan", "merge_dicts"]
+
+StageName = Literal[stage_names()]
+"""A registered stage (``tools.stages``)."""
 
 
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -27,13 +30,15 @@ class StagePlan(TypedDict):
 
     run: bool
     reason: str
+    fingerprint: NotRequired[str]
+    """The inputs' hash, when the plan computed it (the stage then does not again)."""
 
 
 class PipelineState(TypedDict):
     """State of one pipeline run: the request, the plan, and what each stage reported."""
 
-    stages: NotRequired[list[Literal["wash", "refine", "index", "train"]]]
-    """Stages requested (default: all four)."""
+    stages: NotRequired[list[StageName]]
+    """Stages requested (default: all)."""
     mode: NotRequired[Literal["python", "spark"]]
     """Wash engine."""
     synthesis: NotRequired[bool]

@@ -1,4 +1,4 @@
-"""Agent C: build the index (pipeline) and retrieve facts (chat)."""
+"""Agent C in chat: retrieve the facts for the question (its index stage: ``tools.stages``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from graph.configuration import Context, get_context
-from graph.state import ChatState, PipelineState
-from nodes.common import stage_update
+from graph.state import ChatState
 
 if TYPE_CHECKING:
     from tools.index.search import Retriever
@@ -32,21 +31,6 @@ def open_retriever(ctx: Context) -> Retriever | None:
     if not index_exists(ctx.data_path):
         return None
     return _retriever(ctx.config_path, ctx.config_stamp, ctx.data_path)
-
-
-def index(
-    state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
-) -> dict[str, Any]:
-    """Embed new or changed chunks into the FAISS + BM25 index."""
-    from tools.index.build import run_index
-
-    ctx = get_context(runtime, config)
-    return stage_update(
-        "index",
-        state,
-        ctx,
-        lambda: run_index(ctx.settings, ctx.data_path, rebuild=bool(state.get("rebuild"))),
-    )
 
 
 def retrieve(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from graph.configuration import Context, get_context
-from graph.state import STAGES, PipelineState
-from nodes.common import request_sources
+from graph.state import PipelineState
+from tools.files import now_iso
 from tools.planning import make_plan
-from tools.runs import append_run, now_iso, run_record, stage_reports
+from tools.runs import append_run, run_record, stage_reports
+from tools.stages import StageRequest
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,15 @@ def plan(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
             "this deployment ingests only the sources in its models.yaml; "
             "a request may not name `sources`"
         )
+    request = StageRequest.from_mapping(state)
     decided = make_plan(
         ctx.settings,
         ctx.data_path,
-        stages=state.get("stages") or STAGES,
-        synthesis=bool(state.get("synthesis")),
-        force=bool(state.get("force")),
-        rebuild=bool(state.get("rebuild")),
-        sources=request_sources(state),
+        stages=request.stages,
+        synthesis=request.synthesis,
+        force=request.force,
+        rebuild=request.rebuild,
+        sources=request.sources,
     )
     for stage, decision in decided.items():
         log.info(

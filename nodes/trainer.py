@@ -1,4 +1,4 @@
-"""Agent B: train the LoRA adapter (pipeline) and give its intuition (chat)."""
+"""Agent B in chat: the adapter's intuition (its train stage: ``tools.stages``)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from graph.configuration import Context, get_context
-from graph.state import ChatState, PipelineState
-from nodes.common import stage_update
-
-
-def train(
-    state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
-) -> dict[str, Any]:
-    """Train a new adapter version; it is promoted only if it beats the current one."""
-    from tools.lora import run_train
-
-    ctx = get_context(runtime, config)
-    return stage_update(
-        "train",
-        state,
-        ctx,
-        lambda: run_train(ctx.settings, ctx.data_path, force_cpu=bool(state.get("force_cpu"))),
-    )
+from graph.state import ChatState
 
 
 def intuition(

@@ -67,11 +67,13 @@ def test_plan_for_requests(settings, tmp_path):
 def test_unchanged_inputs_are_skipped_with_reason(settings, tmp_path):
     data = tmp_path / "data"
     write_jsonl(data / "rag_chunks.jsonl", [{"chunk_id": "docs:a#0", "text": "hello"}])
-    record_success("index", data, fingerprint("index", settings, data), StageReport("index"))
+    print_ = fingerprint("index", settings, data)
+    record_success("index", data, print_, StageReport("index"))
     plan = make_plan(settings, data, stages=["index"])
     assert plan["index"] == {
         "run": False,
         "reason": "inputs unchanged since the last successful run",
+        "fingerprint": print_,  # computed once, handed to the stage
     }
     assert make_plan(settings, data, stages=["index"], force=True)["index"]["run"]
     write_jsonl(data / "rag_chunks.jsonl", [{"chunk_id": "docs:a#0", "text": "changed"}])

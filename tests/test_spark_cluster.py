@@ -16,7 +16,12 @@ import pytest
 
 from tests.test_wash_engines import build_inputs, comparable
 from tools.config import Settings, WashSettings
-from tools.wash import CLEANED_CORPUS, RAG_CHUNKS, run_wash
+from tools.datadir import DataDir
+from tools.wash import run_wash
+
+# artifact names, relative to a data dir
+CLEANED_CORPUS = DataDir(Path()).cleaned_corpus.name
+RAG_CHUNKS = DataDir(Path()).rag_chunks.name
 
 SPARK_HOME = Path(pyspark.__file__).parent
 READY_SECONDS = 90

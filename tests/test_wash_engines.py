@@ -10,14 +10,19 @@ from typing import Any
 import pytest
 
 from tools.config import Settings, SourcesSettings, WashSettings
+from tools.datadir import DataDir
 from tools.jsonl import read_jsonl
 from tools.records import SourceRecord
 from tools.report import StageReport
 from tools.sample_data import rebuild_repo
-from tools.wash import CLEANED_CORPUS, RAG_CHUNKS, run_wash
+from tools.wash import run_wash
 from tools.wash.pipeline import wash_records
 from tools.wash.python_engine import PythonEngine
 from tools.wash.spark_engine import SparkEngine
+
+# artifact names, relative to a data dir
+CLEANED_CORPUS = DataDir(Path()).cleaned_corpus.name
+RAG_CHUNKS = DataDir(Path()).rag_chunks.name
 
 # Planted in a copy of a real issue: each must be gone from every output.
 SECRETS = {

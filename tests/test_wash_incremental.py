@@ -12,11 +12,16 @@ from typing import Any
 import pytest
 
 from tools.config import Settings, SourcesSettings, WashSettings
+from tools.datadir import DataDir
 from tools.jsonl import read_jsonl
 from tools.report import StageReport
 from tools.sample_data import SAMPLE_RAW, rebuild_repo
-from tools.wash import CLEANED_CORPUS, RAG_CHUNKS, run_wash
-from tools.wash.cache import CACHE_FILE
+from tools.wash import run_wash
+
+# artifact names, relative to a data dir
+CLEANED_CORPUS = DataDir(Path()).cleaned_corpus.name
+RAG_CHUNKS = DataDir(Path()).rag_chunks.name
+CACHE_FILE = DataDir(Path()).wash_cache
 
 OUTPUTS = (CLEANED_CORPUS, RAG_CHUNKS)
 EDITED = "DAEMON-187"  # its summary changes

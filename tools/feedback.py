@@ -19,19 +19,19 @@ from typing import Any
 
 from filelock import FileLock
 
+from tools.datadir import DataDir
+from tools.files import now_iso
 from tools.jsonl import append_jsonl, atomic_open, dumps
-from tools.runs import now_iso
 
 log = logging.getLogger(__name__)
 
-FEEDBACK_FILE = "feedback.jsonl"
 RATINGS = ("up", "down")
 SOURCE_KEYS = ("source", "id", "title", "uri")
 
 
 def feedback_path(data_dir: Path) -> Path:
     """Where the feedback rows of ``data_dir`` live."""
-    return Path(data_dir) / FEEDBACK_FILE
+    return DataDir(data_dir).feedback
 
 
 def make_row(

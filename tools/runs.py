@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tools.datadir import DataDir
+from tools.files import now_iso
 from tools.jsonl import append_jsonl
 from tools.planning import INTERRUPTED
 from tools.report import StageReport
@@ -25,11 +26,6 @@ log = logging.getLogger(__name__)
 
 MAX_ITEM_ERRORS = 20
 """Per-item errors kept per stage in the log line (the count is always complete)."""
-
-
-def now_iso() -> str:
-    """The current UTC time in ISO 8601 with seconds."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def stage_reports(
@@ -86,7 +82,7 @@ def run_record(
         run_id: The run's id.
         start: When the run began (ISO 8601).
         request: What was asked for (stages, mode, synthesis, ...).
-        plan: ``{stage: {"run", "reason"}}`` as the plan decided.
+        plan: ``{stage: {"run", "reason", ...}}`` as the plan decided.
         reports: Stage reports (``StageReport.to_dict()``) of the stages that ran, or all of
             them as :func:`stage_reports` completes them.
     """
@@ -97,7 +93,9 @@ def run_record(
         "end": now_iso(),
         "status": run_status(stages),
         "request": dict(request),
-        "plan": {name: dict(decision) for name, decision in plan.items()},
+        "plan": {  # why each stage ran or not; the fingerprints stay in <data_dir>/state
+            name: {k: decision[k] for k in ("run", "reason")} for name, decision in plan.items()
+        },
         "stages": {name: _logged(rep) for name, rep in stages.items()},
         "errors": {
             name: rep.get("reason")
@@ -109,12 +107,12 @@ def run_record(
 
 def append_run(data_dir: Path, record: dict[str, Any]) -> None:
     """Append one run record (a line of :func:`run_record`)."""
-    append_jsonl(data_dir / "runs.jsonl", record)
+    append_jsonl(DataDir(data_dir).runs, record)
 
 
 def read_runs(data_dir: Path) -> list[dict[str, Any]]:
     """All run records, oldest first (empty when none); a torn line is logged and skipped."""
-    path = data_dir / "runs.jsonl"
+    path = DataDir(data_dir).runs
     if not path.exists():
         return []
     runs = []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.config import Settings
+from tools.datadir import DataDir
 
 SAMPLE_RAW = Path(__file__).resolve().parent.parent / "data" / "raw"
 
@@ -112,7 +113,7 @@ def prepare_sample_sources(settings: Settings, data_dir: Path) -> dict[str, list
     """Rebuild the sample repositories (once) and return the demo's source overrides."""
     repos = []
     for export in sorted((SAMPLE_RAW / "git").glob("*.commits.jsonl")):
-        target = data_dir / "sample-repos" / export.name.removesuffix(".commits.jsonl")
+        target = DataDir(data_dir).sample_repos / export.name.removesuffix(".commits.jsonl")
         if not (target / ".git").is_dir():
             rebuild_repo(export, target)
         repos.append(str(target))

@@ -25,6 +25,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from tools.datadir import DataDir
+
 log = logging.getLogger(__name__)
 
 _STOP = threading.Event()
@@ -41,11 +43,12 @@ class RunInProgress(RuntimeError):
 def run_lock(data_dir: Path) -> Iterator[None]:
     """Hold the data dir's pipeline lock, or raise :class:`RunInProgress` at once."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(data_dir / ".pipeline.lock"))
+    path = DataDir(data_dir).run_lock
+    lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise RunInProgress(f"another run holds {data_dir / '.pipeline.lock'}") from None
+        raise RunInProgress(f"another run holds {path}") from None
     try:
         yield
     finally:

@@ -18,6 +18,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from tools.config import Settings
+from tools.datadir import DataDir
 from tools.index.embeddings import Embedder, EmbeddingConfig, EmbeddingError, load_embedder
 from tools.index.store import (
     FORMAT,
@@ -34,7 +35,6 @@ from tools.report import StageReport
 
 log = logging.getLogger(__name__)
 
-CHUNKS_FILE = "rag_chunks.jsonl"
 REQUIRED = ("chunk_id", "doc_id", "source", "text")
 EMBED_SLICE = 1024
 LOCK_TIMEOUT_S = 600
@@ -154,7 +154,7 @@ def run_index(settings: Settings, data_dir: Path, rebuild: bool = False) -> Stag
     """
     report = StageReport("index")
     data_dir = Path(data_dir)
-    chunks_path = data_dir / CHUNKS_FILE
+    chunks_path = DataDir(data_dir).rag_chunks
     if not chunks_path.is_file():
         report.reason = f"no {chunks_path}: run the wash stage first"
         return report.finish("failed")

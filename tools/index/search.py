@@ -8,9 +8,10 @@ linked issues and the commits that cite it, or the issues a commit cites.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from tools.index.store import (
     IndexVersion,
     bm25_tokenize,
     current_version_dir,
+    index_exists,
     index_root,
     normalize_date,
 )
@@ -43,6 +45,8 @@ _JIRA_KEY = re.compile(r"\b([A-Za-z][A-Za-z0-9]+-\d+)\b")
 _SHA = re.compile(r"\b((?=[0-9a-f]*[0-9])[0-9a-f]{7,40})\b")
 _MIN_DEPTH = 50
 _FAISS_THREADS = threading.Lock()
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -352,3 +356,18 @@ def _linked(
         hit.update(linked_from=src, relation=relation)
         out.append(hit)
     return out
+
+
+def raft_search(settings: Settings, data_dir: Path) -> Callable[..., list[dict[str, Any]]] | None:
+    """The live index's search, for RAFT distractors; None when there is no usable index.
+
+    An index that cannot be opened (built with another embedding model, say) is logged and
+    the refine stage goes on without RAFT examples.
+    """
+    if not index_exists(data_dir):
+        return None
+    try:
+        return Retriever(settings, data_dir).search
+    except Exception as exc:
+        log.warning("RAFT examples skipped: the index cannot be opened (%s)", exc)
+        return None

@@ -35,12 +35,12 @@ import faiss
 import numpy as np
 
 from tools.config import IndexSettings
+from tools.datadir import DataDir
 from tools.jsonl import atomic_open, read_json, write_json
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-INDEX_DIR = "index"
 VERSIONS_DIR = "versions"
 CURRENT_FILE = "current"
 TMP_PREFIX = ".tmp-"
@@ -91,7 +91,7 @@ def chunk_faiss_id(chunk_id: str) -> int:
 
 def index_root(data_dir: Path) -> Path:
     """``<data_dir>/index``."""
-    return Path(data_dir) / INDEX_DIR
+    return DataDir(data_dir).index
 
 
 def lock_path(data_dir: Path) -> Path:

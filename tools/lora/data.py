@@ -35,13 +35,12 @@ import torch
 from jinja2 import TemplateError
 from transformers import PreTrainedTokenizerBase
 
-from tools.planning import file_digest
+from tools.datadir import DataDir
+from tools.files import file_digest
 from tools.records import stable_hash
 from tools.report import StageReport
 
 IGNORE_INDEX = -100
-TRAIN_FILE = "sft_train.jsonl"
-EVAL_FILE = "sft_eval.jsonl"
 ROLES = frozenset({"system", "user", "assistant"})
 FALLBACK_CHAT_TEMPLATE = (
     "{% if bos_token %}{{ bos_token }}{% endif %}"
@@ -84,7 +83,7 @@ class SFTRows:
 
     train: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
     eval: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
-    eval_source: str = EVAL_FILE
+    eval_source: str = "sft_eval.jsonl"
 
     @property
     def system_prompt(self) -> str | None:
@@ -215,11 +214,12 @@ def read_splits(data_dir: Path, report: StageReport) -> SFTRows:
     When ``sft_eval.jsonl`` is missing or empty, every tenth training row (at least one)
     is held out as the eval set, and ``eval_source`` says so.
     """
-    rows = SFTRows(read_sft(data_dir / TRAIN_FILE, report), read_sft(data_dir / EVAL_FILE, report))
+    paths = DataDir(data_dir)
+    rows = SFTRows(read_sft(paths.sft_train, report), read_sft(paths.sft_eval, report))
     if not rows.eval and len(rows.train) >= 2:
         rows.eval = rows.train[::10]
         rows.train = [row for n, row in enumerate(rows.train) if n % 10]
-        rows.eval_source = f"held out from {TRAIN_FILE} (every 10th row)"
+        rows.eval_source = f"held out from {paths.sft_train.name} (every 10th row)"
     return rows
 
 
@@ -236,8 +236,8 @@ def data_hash(data_dir: Path, base_identity: str, hyper: dict[str, Any]) -> str:
     """Hash of the SFT files' bytes, the base model and the hyper-parameters."""
     return stable_hash(
         [
-            file_digest(data_dir / TRAIN_FILE),
-            file_digest(data_dir / EVAL_FILE),
+            file_digest(DataDir(data_dir).sft_train),
+            file_digest(DataDir(data_dir).sft_eval),
             base_identity,
             hyper,
         ]

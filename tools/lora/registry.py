@@ -25,12 +25,12 @@ from typing import Any
 
 from filelock import FileLock
 
+from tools.datadir import DataDir
 from tools.jsonl import atomic_open, read_json, write_json
 from tools.report import StageReport
 
 log = logging.getLogger(__name__)
 
-ADAPTERS_DIR = "adapters"
 MANIFEST = "manifest.json"
 RUN_STATE = "run.json"
 _VERSION = re.compile(r"^v(\d{4,})$")
@@ -48,7 +48,7 @@ class Decision:
 
 def adapters_dir(data_dir: Path) -> Path:
     """``<data_dir>/adapters``."""
-    return data_dir / ADAPTERS_DIR
+    return DataDir(data_dir).adapters
 
 
 def _now() -> str:

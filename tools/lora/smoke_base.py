@@ -29,6 +29,7 @@ from transformers import (
 )
 
 from tools.config import Settings
+from tools.datadir import DataDir
 from tools.lora.data import FALLBACK_CHAT_TEMPLATE, ensure_pad_token
 from tools.lora.device import DeviceInfo
 
@@ -79,7 +80,7 @@ def base_identity(base_model: str) -> str:
 
 def smoke_base_dir(data_dir: Path) -> Path:
     """Folder that holds the built smoke-test base under ``data_dir``."""
-    return data_dir / "models" / f"smoke-test-tiny-llama-r{SMOKE_REVISION}"
+    return DataDir(data_dir).models / f"smoke-test-tiny-llama-r{SMOKE_REVISION}"
 
 
 def _smoke_tokenizer() -> PreTrainedTokenizerFast:

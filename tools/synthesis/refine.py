@@ -19,6 +19,7 @@ from typing import Any
 
 from tools.cleaning.redact import redact_text
 from tools.config import LLMSettings, Settings
+from tools.datadir import DataDir
 from tools.jsonl import read_jsonl
 from tools.records import SourceRecord, display_id, stable_hash
 from tools.report import StageReport
@@ -32,10 +33,6 @@ from tools.synthesis.split import qa_row, write_split
 
 log = logging.getLogger(__name__)
 
-CORPUS_FILE = "cleaned_corpus.jsonl"
-CHUNKS_FILE = "rag_chunks.jsonl"
-FEEDBACK_FILE = "feedback.jsonl"
-CACHE_FILE = Path("cache") / "refine.sqlite"
 OFFLINE = "offline"
 SOURCES = frozenset({"jira", "git", "docs"})
 COUNTERS = (
@@ -60,7 +57,7 @@ def _read_records(path: Path, report: StageReport) -> list[SourceRecord]:
         for n, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            item = f"{CORPUS_FILE}:{n}"
+            item = f"{path.name}:{n}"
             try:
                 record = SourceRecord.from_dict(json.loads(line))
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -100,7 +97,7 @@ def _llm(
     """
     by_id = {record.id: record for record in records}
     raw: dict[str, list[dict[str, Any]]] = {}
-    with RefineCache(data_dir / CACHE_FILE) as cache:
+    with RefineCache(DataDir(data_dir).refine_cache) as cache:
         todo = []
         for record in records:
             cached = cache.get(_cache_key(llm, record))
@@ -164,7 +161,7 @@ def _feedback(path: Path, records: list[SourceRecord], report: StageReport) -> l
         for n, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            item = f"{FEEDBACK_FILE}:{n}"
+            item = f"{path.name}:{n}"
             report.items_in += 1
             try:
                 row = json.loads(line)
@@ -282,7 +279,8 @@ def run_refine(
     report = StageReport("refine")
     for name in COUNTERS:
         report.count(name, 0)
-    corpus = data_dir / CORPUS_FILE
+    paths = DataDir(data_dir)
+    corpus = paths.cleaned_corpus
     if not corpus.is_file():
         report.reason = f"{corpus} not found: run the wash stage first"
         return report.finish("failed")
@@ -297,14 +295,14 @@ def run_refine(
         raise ValueError(
             f"model_a.provider {provider!r} cannot refine: use openai, offline or auto"
         )
-    feedback = _feedback(data_dir / FEEDBACK_FILE, records, report)
+    feedback = _feedback(paths.feedback, records, report)
     pairs = _keep(records, generated, feedback, report)
     report.count("pairs", len(pairs))
     builder = None
     if retriever is None:
         report.skip("raft", "no retriever given (index not built yet): RAFT examples skipped")
     else:
-        builder = RaftBuilder(retriever, _chunks_by_doc(data_dir / CHUNKS_FILE))
+        builder = RaftBuilder(retriever, _chunks_by_doc(paths.rag_chunks))
     n_train, n_eval = write_split(data_dir, _rows(pairs, builder, report))
     report.count("train_rows", n_train)
     report.count("eval_rows", n_eval)

@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tools.datadir import DataDir
 from tools.jsonl import write_jsonl
 from tools.records import stable_hash
 
-TRAIN_FILE = "sft_train.jsonl"
-EVAL_FILE = "sft_eval.jsonl"
 EVAL_SHARE = 0.1
 QA_SYSTEM_PROMPT = (
     "You are the team's knowledge assistant. Answer questions about the team's Jira issues, "
@@ -79,4 +78,5 @@ def split_rows(
 def write_split(data_dir: Path, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
     """Split ``rows`` and write both files atomically; return (train rows, eval rows)."""
     train, held = split_rows(rows)
-    return write_jsonl(data_dir / TRAIN_FILE, train), write_jsonl(data_dir / EVAL_FILE, held)
+    paths = DataDir(data_dir)
+    return write_jsonl(paths.sft_train, train), write_jsonl(paths.sft_eval, held)

@@ -12,14 +12,14 @@ from typing import Literal
 
 from tools.config import Settings, SourcesSettings
 from tools.report import StageReport
-from tools.wash.pipeline import CLEANED_CORPUS, RAG_CHUNKS, LazyEngine, wash
+from tools.wash.pipeline import LazyEngine, wash
 from tools.wash.python_engine import PythonEngine
 from tools.wash.spark_engine import SparkEngine
 
 Mode = Literal["python", "spark"]
 MODES: tuple[str, ...] = ("python", "spark")
 
-__all__ = ["CLEANED_CORPUS", "MODES", "RAG_CHUNKS", "Mode", "run_wash"]
+__all__ = ["MODES", "Mode", "run_wash"]
 
 
 def run_wash(

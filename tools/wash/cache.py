@@ -25,7 +25,6 @@ from tools.cleaning.dedup import DedupFeatures
 
 log = logging.getLogger(__name__)
 
-CACHE_FILE = Path("cache") / "wash.sqlite"
 _BATCH = 500
 _CLEANED_COLUMNS = "key, row, counts, rank, exact_key, signature, signature_dtype"
 _IN_USE = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -29,15 +29,13 @@ from tools.cleaning.dedup import DedupFeatures, apply_drops, features, find_dupl
 from tools.cleaning.record import clean_record
 from tools.cleaning.version import code_version
 from tools.config import Settings, SourcesSettings
+from tools.datadir import DataDir
 from tools.jsonl import atomic_open, dumps
 from tools.loaders import load_sources
 from tools.progress import progress
 from tools.records import SourceRecord, stable_hash
 from tools.report import StageReport
-from tools.wash.cache import CACHE_FILE, WashCache
-
-CLEANED_CORPUS = "cleaned_corpus.jsonl"
-RAG_CHUNKS = "rag_chunks.jsonl"
+from tools.wash.cache import WashCache
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -219,8 +217,8 @@ def wash_records(
             f"{len(report.failed)} failed); previous artifacts kept"
         )
         return report
-    data_dir = Path(data_dir)
-    with WashCache(data_dir / CACHE_FILE) as cache:
+    paths = DataDir(data_dir)
+    with WashCache(paths.wash_cache) as cache:
         if cache.reset:
             report.count("cache_reset")
         cleaned, clean_keys = _clean(rows, engine, cache, report)
@@ -238,8 +236,8 @@ def wash_records(
     corpus = sorted((row for row in survivors if row["id"] not in failed), key=lambda r: r["id"])
     chunks.sort(key=lambda c: (c["doc_id"], c["position"]))
     with (
-        atomic_open(data_dir / CLEANED_CORPUS) as corpus_out,
-        atomic_open(data_dir / RAG_CHUNKS) as chunks_out,
+        atomic_open(paths.cleaned_corpus) as corpus_out,
+        atomic_open(paths.rag_chunks) as chunks_out,
     ):
         report.items_out = _write_rows(corpus_out, corpus)
         report.count("chunks", _write_rows(chunks_out, chunks))
