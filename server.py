@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -176,14 +176,15 @@ def thread_from_header(config: dict[str, Any], request: Request) -> dict[str, An
 
 @dataclass
 class PipelineRun:
-    """One pipeline run started through ``POST /runs``."""
+    """One pipeline run started through ``POST /runs``; named as in ``runs.jsonl``."""
 
-    id: str
+    run_id: str
     request: dict[str, Any]
     status: str = "starting"
-    started: str = field(default_factory=now_iso)
-    ended: str | None = None
-    reports: dict[str, Any] = field(default_factory=dict)
+    start: str = field(default_factory=now_iso)
+    end: str | None = None
+    stages: dict[str, Any] = field(default_factory=dict)
+    """Each stage's report."""
     error: str | None = None
 
 
@@ -202,17 +203,17 @@ class RunManager:
         Raises:
             RunInProgress: Another run (in any process) holds the data dir's lock.
         """
-        run = PipelineRun(id=uuid.uuid4().hex[:12], request=request)
+        run = PipelineRun(run_id=uuid.uuid4().hex[:12], request=request)
         decided = threading.Event()
         worker = threading.Thread(
-            target=self._work, args=(run, decided), name=f"run-{run.id}", daemon=True
+            target=self._work, args=(run, decided), name=f"run-{run.run_id}", daemon=True
         )
         worker.start()
         decided.wait()
         if run.status == "rejected":
             raise RunInProgress(run.error or "another run is in progress")
         with self._guard:
-            self._runs[run.id] = run
+            self._runs[run.run_id] = run
         return run
 
     def _work(self, run: PipelineRun, decided: threading.Event) -> None:
@@ -221,20 +222,20 @@ class RunManager:
                 run.status = "running"
                 decided.set()
                 state = self._graph.invoke(
-                    {**run.request, "run_id": run.id},
+                    {**run.request, "run_id": run.run_id},
                     {"callbacks": [metrics.MetricsCallback("pipeline")]},
                     context=self._settings.context,
                 )
-                run.reports = state.get("reports") or {}
+                run.stages = state.get("reports") or {}
                 run.status = state.get("status") or "failed"
         except RunInProgress as exc:
             run.status, run.error = "rejected", str(exc)
         except Exception as exc:
-            log.exception("pipeline run %s raised", run.id)
+            log.exception("pipeline run %s raised", run.run_id)
             metrics.record_error("run")
             run.status, run.error = "error", f"{type(exc).__name__}: {exc}"
         finally:
-            run.ended = now_iso()
+            run.end = now_iso()
             decided.set()
 
     def get(self, run_id: str) -> dict[str, Any] | None:
@@ -246,22 +247,16 @@ class RunManager:
         for row in reversed(read_runs(self._settings.data_dir)):
             if row.get("run_id") == run_id:
                 errors = row.get("errors") or {}
-                return {
-                    "id": run_id,
-                    "request": row.get("request") or {},
-                    "status": row.get("status"),
-                    "started": row.get("start"),
-                    "ended": row.get("end"),
-                    "reports": row.get("stages") or {},
-                    "error": "; ".join(f"{k}: {v}" for k, v in errors.items()) or None,
-                }
+                error = "; ".join(f"{k}: {v}" for k, v in errors.items()) or None
+                names = {f.name for f in fields(PipelineRun)}
+                return {**{k: v for k, v in row.items() if k in names}, "error": error}
         return None
 
     def list(self) -> list[dict[str, Any]]:
         """Runs started by this process, newest first."""
         with self._guard:
             runs = list(self._runs.values())
-        return [asdict(r) for r in sorted(runs, key=lambda r: r.started, reverse=True)]
+        return [asdict(r) for r in sorted(runs, key=lambda r: r.start, reverse=True)]
 
 
 class FeedbackIn(BaseModel):
@@ -396,7 +391,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.post("/runs", status_code=202, tags=["pipeline"])
     async def start_run(body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
-        """Start a pipeline run in a worker thread; poll ``GET /runs/{id}``."""
+        """Start a pipeline run in a worker thread; poll ``GET /runs/{run_id}``."""
         try:
             request = pipeline_graph.get_input_schema().model_validate(body or {})
         except ValidationError as exc:
@@ -412,7 +407,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             run = await run_in_threadpool(runs.start, request)
         except RunInProgress as exc:
             raise HTTPException(409, str(exc)) from None
-        return {"id": run.id, "status": run.status, "url": f"/runs/{run.id}"}
+        return {"run_id": run.run_id, "status": run.status, "url": f"/runs/{run.run_id}"}
 
     @app.get("/runs", tags=["pipeline"])
     async def list_runs() -> list[dict[str, Any]]:

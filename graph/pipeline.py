@@ -56,9 +56,10 @@ def _router(after: str | None) -> Callable[[PipelineState], str]:
 def chat(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
     """The pipeline's chat route: answer ``question`` with the chat subgraph."""
     from graph.chat import graph as chat_graph
+    from tools.finalist import ANSWER_KEYS
 
     result = chat_graph.invoke({"question": state["question"]}, config, context=runtime.context)
-    keys = ("answer", "citations", "used_lora", "refused", "standalone_question")
+    keys = (*ANSWER_KEYS, "standalone_question")
     return {"answer": {k: result.get(k) for k in keys}}
 
 

@@ -12,6 +12,7 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (see NOTES-stack)
 
+from tools.records import Citation, Hit
 from tools.stages import stage_names
 
 __all__ = ["ChatState", "PipelineState", "StageName", "StagePlan", "merge_dicts"]
@@ -71,13 +72,13 @@ class ChatState(TypedDict):
     question: NotRequired[str]
     """The user's question; when absent the last human message is used."""
     standalone_question: NotRequired[str]
-    facts: NotRequired[list[dict[str, Any]]]
+    facts: NotRequired[list[Hit]]
     """Retrieved chunks (with scores), best first."""
     intuition: NotRequired[str | None]
     """What the LoRA adapter answered, unverified."""
     intuition_status: NotRequired[str]
     answer: NotRequired[str]
-    citations: NotRequired[list[dict[str, Any]]]
+    citations: NotRequired[list[Citation]]
     used_facts: NotRequired[list[str]]
     """Chunk ids of the facts the answer rests on."""
     notes: NotRequired[list[str]]

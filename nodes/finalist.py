@@ -38,6 +38,7 @@ def condense(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]
 
 def fuse(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
     """Compose the answer: facts win, citations as [n], unsupported intuition labelled."""
+    from tools.finalist import ANSWER_KEYS
     from tools.finalist import fuse as fuse_answer
 
     ctx = get_context(runtime, config)
@@ -58,14 +59,7 @@ def fuse(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) ->
         stream_callback=emit,
     )
     return {
-        "answer": result["answer"],
-        "citations": result["citations"],
-        "used_lora": result["used_lora"],
-        "intuition_status": result["intuition_status"],
-        "refused": result["refused"],
-        "finalist": result["finalist"],
-        "used_facts": result["used_facts"],
-        "notes": result["notes"],
+        **{key: result[key] for key in ANSWER_KEYS},
         "messages": [AIMessage(content=result["answer"])],
         "timings": {"fuse": time.perf_counter() - start},
     }

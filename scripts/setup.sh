@@ -27,13 +27,16 @@ command -v git >/dev/null || apt_install git
 
 source scripts/toolchain.sh
 
-key=$(cat requirements.lock pyproject.toml <(echo "${TORCH_INDEX_URL:-}") | sha256sum | cut -c1-16)
+key=$(cat requirements.lock pyproject.toml scripts/setup.sh <(echo "${TORCH_INDEX_URL:-}") |
+  sha256sum | cut -c1-16)
 stamp=.venv/.installed-$key
 if [ ! -f "$stamp" ]; then
   echo "setup: installing requirements.lock into .venv with uv $UV_VERSION" >&2
   [ -x .venv/bin/python ] || "$UV" venv --quiet --python "$(command -v "$PYTHON")" .venv
+  # Bytecode compiled now, not on first import: where PYTHONDONTWRITEBYTECODE is set it
+  # would never be, and every command would compile torch and LangGraph again (~1 s).
   "$UV" pip sync --quiet --python .venv/bin/python --find-links "$TORCH_FIND_LINKS" \
-    requirements.lock
+    --compile-bytecode requirements.lock
   "$UV" pip install --quiet --python .venv/bin/python --no-deps -e .
   if [ -n "${TORCH_INDEX_URL:-}" ]; then
     version=$(sed -n 's/^torch==\([0-9.]*\).*/\1/p' requirements.lock)

@@ -193,15 +193,15 @@ def test_metrics_count_requests_nodes_and_hits(client: TestClient) -> None:
 def test_runs_start_off_loop_and_report_status(client: TestClient) -> None:
     response = client.post("/runs", json={"stages": ["index"]})
     assert response.status_code == 202, response.text
-    run_id = response.json()["id"]
+    run_id = response.json()["run_id"]
     for _ in range(600):
         run = client.get(f"/runs/{run_id}").json()
         if run["status"] not in ("starting", "running"):
             break
         time.sleep(0.1)
     assert run["status"] == "ok", run
-    assert run["reports"]["index"]["status"] == "skipped"  # nothing changed since the build
-    assert run_id in {r["id"] for r in client.get("/runs").json()}
+    assert run["stages"]["index"]["status"] == "skipped"  # nothing changed since the build
+    assert run_id in {r["run_id"] for r in client.get("/runs").json()}
     assert client.get("/runs/nope").status_code == 404
     assert client.post("/runs", json={"stages": ["bake"]}).status_code == 422
 

@@ -7,7 +7,69 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (LangGraph state schemas)
+
 Source = Literal["jira", "git", "docs"]
+
+
+class RecordRow(TypedDict):
+    """A :class:`SourceRecord` as JSON: a ``cleaned_corpus.jsonl`` line, a wash engine's row."""
+
+    id: str
+    source: str
+    uri: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+    content_hash: str
+
+
+class Chunk(TypedDict):
+    """A ``rag_chunks.jsonl`` line: one piece of a record, what the index embeds."""
+
+    chunk_id: str
+    """``<record id>#<position>``."""
+    doc_id: str
+    source: str
+    uri: str
+    title: str
+    text: str
+    position: int
+    content_hash: str
+    metadata: dict[str, Any]
+
+
+class Citation(TypedDict):
+    """One source an answer cites as ``[n]``."""
+
+    source: str
+    """``jira``, ``git`` or ``docs``."""
+    id: str
+    """What people call it: a Jira key, a full commit sha, a doc path."""
+    title: str
+    uri: str
+    snippet: str
+    """The sentence of the source the answer's claim rests on."""
+    chunk_id: str
+
+
+class Hit(TypedDict):
+    """A retrieved chunk: a fact for the finalist, with how it ranked."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    uri: str
+    title: str
+    text: str
+    position: int
+    metadata: dict[str, Any]
+    score: float
+    """The fused score (hybrid RRF), or the dense cosine / BM25 score of one mode."""
+    ranks: NotRequired[dict[str, int | None]]
+    """Rank per retriever (``dense``, ``bm25``, ``named``); None where it did not find it."""
+    scores: NotRequired[dict[str, float | None]]
+    """Raw score per retriever."""
 
 
 def stable_hash(obj: Any) -> str:
@@ -46,12 +108,12 @@ class SourceRecord:
         """Hash of everything but the hash itself."""
         return stable_hash([self.id, self.source, self.uri, self.title, self.text, self.metadata])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RecordRow:
         """Return the record as a JSON-ready dict."""
-        return asdict(self)
+        return RecordRow(**asdict(self))
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> SourceRecord:
+    def from_dict(cls, row: RecordRow) -> SourceRecord:
         """Build a record from a dict such as a ``cleaned_corpus.jsonl`` row."""
         return cls(
             id=row["id"],

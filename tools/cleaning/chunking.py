@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from tools.cleaning.text import code_flags
 from tools.index.embeddings import resolve_model_path
-from tools.records import stable_hash
+from tools.records import Chunk, RecordRow, stable_hash
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+\S")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -141,7 +141,7 @@ class Chunker:
         if not 0 <= chunk_overlap < self.budget // 2:
             raise ValueError(f"chunk_overlap={chunk_overlap} must be < {self.budget // 2}")
 
-    def chunk(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+    def chunk(self, record: RecordRow) -> list[Chunk]:
         """Return the chunk dicts of one cleaned record dict, in reading order.
 
         A record without text gives one chunk made of its title; one with neither gives none.
@@ -324,16 +324,16 @@ def _best_cut(text: str, offsets: list[tuple[int, int]], first: int, end: int) -
     return word_cut or end
 
 
-def _chunk_row(record: dict[str, Any], position: int, text: str) -> dict[str, Any]:
+def _chunk_row(record: RecordRow, position: int, text: str) -> Chunk:
     title = record.get("title") or ""
-    return {
-        "chunk_id": f"{record['id']}#{position}",
-        "doc_id": record["id"],
-        "source": record["source"],
-        "uri": record.get("uri") or "",
-        "title": title,
-        "text": text,
-        "position": position,
-        "content_hash": stable_hash([title, text]),
-        "metadata": record.get("metadata") or {},
-    }
+    return Chunk(
+        chunk_id=f"{record['id']}#{position}",
+        doc_id=record["id"],
+        source=record["source"],
+        uri=record.get("uri") or "",
+        title=title,
+        text=text,
+        position=position,
+        content_hash=stable_hash([title, text]),
+        metadata=record.get("metadata") or {},
+    )

@@ -20,10 +20,12 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+from tools.records import RecordRow
 
 SHINGLE_WORDS = 5
 NUM_PERM = 128
@@ -121,13 +123,13 @@ def signature(shingle_set: Iterable[str]) -> np.ndarray | None:
     return minhash.hashvalues
 
 
-def survivor_rank(row: dict[str, Any], normalized: str) -> tuple[int, int, str]:
+def survivor_rank(row: RecordRow, normalized: str) -> tuple[int, int, str]:
     """Sort key of the survivor rule: longer, then richer metadata, then smallest id."""
     filled = sum(1 for value in (row.get("metadata") or {}).values() if value not in (None, "", []))
     return (-len(normalized), -filled, row["id"])
 
 
-def features(row: dict[str, Any]) -> DedupFeatures:
+def features(row: RecordRow) -> DedupFeatures:
     """Compute the dedup features of one cleaned record dict."""
     normalized = normalize(row.get("title", ""), row.get("text", ""))
     return DedupFeatures(
@@ -139,7 +141,7 @@ def features(row: dict[str, Any]) -> DedupFeatures:
 
 
 def find_duplicates(
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[RecordRow],
     feats: Sequence[DedupFeatures],
     threshold: float = DEFAULT_THRESHOLD,
 ) -> list[Drop]:
@@ -206,7 +208,7 @@ def _best_verified(
     return None
 
 
-def apply_drops(rows: Sequence[dict[str, Any]], drops: Sequence[Drop]) -> list[dict[str, Any]]:
+def apply_drops(rows: Sequence[RecordRow], drops: Sequence[Drop]) -> list[RecordRow]:
     """Return the surviving rows; each survivor lists its dropped ids in ``duplicates``.
 
     Rows are copied, never changed in place. ``duplicates`` already listed by a survivor or

@@ -15,7 +15,7 @@ from typing import Any
 
 from tools.cleaning.redact import placeholder, redact_text
 from tools.cleaning.text import clean_text, normalize_inline, normalize_unicode
-from tools.records import SourceRecord
+from tools.records import RecordRow, SourceRecord
 
 _REQUIRED = ("id", "source")
 _TEXT_FIELDS = ("uri", "title", "text")
@@ -47,7 +47,7 @@ def _clean_value(value: Any, counts: Counter[str], key: str = "") -> Any:
     return value
 
 
-def _checked(row: dict[str, Any]) -> dict[str, Any]:
+def _checked(row: RecordRow) -> RecordRow:
     """Validate the fields ``clean_record`` reads; raise ``ValueError`` naming the problem."""
     if not isinstance(row, dict):
         raise ValueError(f"record must be a dict, got {type(row).__name__}")
@@ -62,7 +62,7 @@ def _checked(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, **{name: row.get(name) or "" for name in _TEXT_FIELDS}}
 
 
-def clean_record(row: dict[str, Any]) -> tuple[dict[str, Any], Counter[str]]:
+def clean_record(row: RecordRow) -> tuple[RecordRow, Counter[str]]:
     """Clean and redact one source record.
 
     Args:

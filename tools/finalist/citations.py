@@ -10,10 +10,9 @@ and drops markers that point to no fact; :func:`citation_entry` makes each list 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from tools.records import display_id
+from tools.records import Citation, Hit, display_id
 
 SNIPPET_CHARS = 300
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
@@ -221,26 +220,24 @@ def snippet_of(sentence: str) -> str:
     return cut[: cut.rfind(" ")] if " " in cut else cut
 
 
-def fact_ref(fact: Mapping[str, Any]) -> str:
+def fact_ref(fact: Hit) -> str:
     """The display id of a fact's record: Jira key, full sha or doc path."""
     return display_id(str(fact.get("doc_id") or str(fact.get("chunk_id", "")).partition("#")[0]))
 
 
-def citation_entry(fact: Mapping[str, Any], snippet: str) -> dict[str, Any]:
+def citation_entry(fact: Hit, snippet: str) -> Citation:
     """One citation: source kind, display id (Jira key, sha, doc path), title, uri, snippet."""
-    return {
-        "source": fact.get("source", ""),
-        "id": fact_ref(fact),
-        "title": fact.get("title", ""),
-        "uri": fact.get("uri", ""),
-        "snippet": snippet_of(snippet),
-        "chunk_id": fact["chunk_id"],
-    }
+    return Citation(
+        source=fact.get("source", ""),
+        id=fact_ref(fact),
+        title=fact.get("title", ""),
+        uri=fact.get("uri", ""),
+        snippet=snippet_of(snippet),
+        chunk_id=fact["chunk_id"],
+    )
 
 
-def verify_citations(
-    answer: str, citations: Sequence[Mapping[str, Any]], facts: Sequence[Mapping[str, Any]]
-) -> list[str]:
+def verify_citations(answer: str, citations: Sequence[Citation], facts: Sequence[Hit]) -> list[str]:
     """Check an answer against its citation list; return the problems found (none: ``[]``).
 
     Every marker must point into the list, the list must be numbered in order of first use

@@ -14,9 +14,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tools.finalist.citations import (
     MARKER,
@@ -28,6 +27,7 @@ from tools.finalist.citations import (
     tag_sentence,
 )
 from tools.finalist.prompts import refusal, unverified_part
+from tools.records import Hit
 
 MAX_SENTENCES = 5
 MAX_CONFIRMED = 2
@@ -115,7 +115,7 @@ class Candidate:
     terms: tuple[str, ...]
 
 
-def candidates(facts: Sequence[Mapping[str, Any]]) -> list[Candidate]:
+def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     """The prose sentences of every fact that are long enough to state something.
 
     Sentences that contain text shaped like a citation marker (``[3]``) are left out so
@@ -151,7 +151,7 @@ def _code_after(text: str, end: int) -> str:
 
 
 def rank(
-    question: str, facts: Sequence[Mapping[str, Any]], pool: Sequence[Candidate]
+    question: str, facts: Sequence[Hit], pool: Sequence[Candidate]
 ) -> list[tuple[float, Candidate]]:
     """Score the candidates against the question, best first; weak ones are left out.
 
@@ -194,11 +194,11 @@ def rank(
     return scored
 
 
-def _title_terms(fact: Mapping[str, Any]) -> set[str]:
+def _title_terms(fact: Hit) -> set[str]:
     return set(terms(str(fact.get("title", ""))))
 
 
-def names_fact(question: str, fact: Mapping[str, Any]) -> bool:
+def names_fact(question: str, fact: Hit) -> bool:
     """Whether the question names the fact's record: its Jira key, a sha prefix, a path."""
     record = fact_ref(fact)
     lowered = question.lower()
@@ -306,7 +306,7 @@ class Draft:
 
 def extractive_answer(
     question: str,
-    facts: Sequence[Mapping[str, Any]],
+    facts: Sequence[Hit],
     intuition: str | None,
     max_sentences: int = MAX_SENTENCES,
 ) -> Draft:

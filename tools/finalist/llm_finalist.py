@@ -12,8 +12,7 @@ answer is then checked (:func:`postcheck`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 from tools.config import LLMSettings
 from tools.finalist.citations import marker_numbers, renumber, sentence_spans, tag_sentence
@@ -25,10 +24,11 @@ from tools.finalist.prompts import (
     is_refusal,
 )
 from tools.llm import make_chat_model
+from tools.records import Hit
 
 
 def stream_answer(
-    question: str, facts: Sequence[Mapping[str, Any]], intuition: str | None, llm: LLMSettings
+    question: str, facts: Sequence[Hit], intuition: str | None, llm: LLMSettings
 ) -> Iterator[str]:
     """Yield the model's answer as it arrives (raw: markers index ``facts``, 1-based)."""
     model = make_chat_model(llm, streaming=True)
@@ -38,7 +38,7 @@ def stream_answer(
 
 
 def generate_answer(
-    question: str, facts: Sequence[Mapping[str, Any]], intuition: str | None, llm: LLMSettings
+    question: str, facts: Sequence[Hit], intuition: str | None, llm: LLMSettings
 ) -> str:
     """Return the model's whole answer in one request (raw, as :func:`stream_answer`)."""
     return make_chat_model(llm).invoke(finalist_messages(question, facts, intuition)).text
@@ -83,7 +83,7 @@ def _notes(dropped: Sequence[int], flagged: int) -> list[str]:
     return notes
 
 
-def intuition_status(answer: str, intuition: str | None, cited: Sequence[Mapping[str, Any]]) -> str:
+def intuition_status(answer: str, intuition: str | None, cited: Sequence[Hit]) -> str:
     """How the answer treated the adapter's intuition.
 
     ``unverified`` when the answer has the labelled unverified part, ``used`` when a fact

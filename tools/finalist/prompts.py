@@ -9,12 +9,12 @@ instruction. Tags that a document itself contains are escaped so it cannot close
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from tools.finalist.citations import fact_ref
+from tools.records import Hit
 
 DONT_KNOW = "I don't know based on the indexed sources"
 UNVERIFIED_LABEL = "Unverified (from the adapter, not found in the sources):"
@@ -56,7 +56,7 @@ def escape_tags(text: str) -> str:
     return _TAGS.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}", text)
 
 
-def format_sources(facts: Sequence[Mapping[str, Any]]) -> str:
+def format_sources(facts: Sequence[Hit]) -> str:
     """Each fact as a ``<source id=n>`` block: its reference and title, then its text."""
     blocks = []
     for n, fact in enumerate(facts, 1):
@@ -67,7 +67,7 @@ def format_sources(facts: Sequence[Mapping[str, Any]]) -> str:
 
 
 def finalist_messages(
-    question: str, facts: Sequence[Mapping[str, Any]], intuition: str | None
+    question: str, facts: Sequence[Hit], intuition: str | None
 ) -> list[BaseMessage]:
     """The system rules and one user message with the quoted sources, intuition, question."""
     adapter = (

@@ -30,7 +30,7 @@ from tools.index.store import (
     write_version,
 )
 from tools.progress import progress
-from tools.records import stable_hash
+from tools.records import Chunk, stable_hash
 from tools.report import StageReport
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def indexed_text(title: str, text: str) -> str:
     return text if not title or text.lstrip().startswith(title) else f"{title}\n\n{text}"
 
 
-def _parse_chunk(line: str) -> dict[str, Any]:
+def _parse_chunk(line: str) -> Chunk:
     row = json.loads(line)
     if not isinstance(row, dict):
         raise ValueError("not a JSON object")

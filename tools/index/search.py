@@ -30,6 +30,7 @@ from tools.index.store import (
     index_root,
     normalize_date,
 )
+from tools.records import Hit
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
@@ -162,7 +163,7 @@ class Retriever:
         mode: Mode = "hybrid",
         filters: Mapping[str, Any] | None = None,
         expand_links: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Hit]:
         """Return the ``k`` best chunks for ``query``, best first.
 
         Args:
@@ -301,29 +302,29 @@ def _hit(
     score: float | None,
     ranks: dict[str, int | None],
     scores: dict[str, float | None],
-) -> dict[str, Any]:
-    return {
-        "chunk_id": row["chunk_id"],
-        "doc_id": row["doc_id"],
-        "source": row["source"],
-        "uri": row["uri"],
-        "title": row["title"],
-        "text": row["text"],
-        "position": row["position"],
-        "metadata": json.loads(row["metadata"]),
-        "score": float(score or 0.0),
-        "ranks": ranks,
-        "scores": {k: (None if v is None else float(v)) for k, v in scores.items()},
-    }
+) -> Hit:
+    return Hit(
+        chunk_id=row["chunk_id"],
+        doc_id=row["doc_id"],
+        source=row["source"],
+        uri=row["uri"],
+        title=row["title"],
+        text=row["text"],
+        position=row["position"],
+        metadata=json.loads(row["metadata"]),
+        score=float(score or 0.0),
+        ranks=ranks,
+        scores={k: (None if v is None else float(v)) for k, v in scores.items()},
+    )
 
 
 def _linked(
     version: IndexVersion,
-    hits: list[dict[str, Any]],
+    hits: list[Hit],
     qvec: np.ndarray | None,
     allowed: np.ndarray | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[Hit]:
     """The best chunk of each record linked to a hit and not already among the hits."""
     present = {hit["doc_id"] for hit in hits}
     edges = version.linked_docs(list(dict.fromkeys(h["doc_id"] for h in hits)))
@@ -358,7 +359,7 @@ def _linked(
     return out
 
 
-def raft_search(settings: Settings, data_dir: Path) -> Callable[..., list[dict[str, Any]]] | None:
+def raft_search(settings: Settings, data_dir: Path) -> Callable[..., list[Hit]] | None:
     """The live index's search, for RAFT distractors; None when there is no usable index.
 
     An index that cannot be opened (built with another embedding model, say) is logged and

@@ -3,27 +3,5 @@
 Modules: ``offline`` (deterministic pairs from structure), ``llm_refiner`` (pairs from an
 OpenAI-compatible LLM), ``grounding`` (support check and near-duplicate filter), ``cache``
 (SQLite results cache), ``raft`` (examples with distractor chunks), ``split`` (train/eval by
-record) and ``refine`` (the stage entry point ``run_refine``).
+record), ``pairs`` (the pair record) and ``refine`` (the stage entry point ``run_refine``).
 """
-
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class QAPair:
-    """One question/answer pair and the records it comes from (one for synthesized pairs)."""
-
-    question: str
-    answer: str
-    source_ids: tuple[str, ...]
-
-
-WORDS_PER_PAIR = 250
-MAX_PAIRS_PER_RECORD = 5
-
-
-def pairs_for_length(text: str) -> int:
-    """How many pairs a record of this size should give: one per 250 words, 1 to 5."""
-    return max(1, min(MAX_PAIRS_PER_RECORD, 1 + len(text.split()) // WORDS_PER_PAIR))

@@ -25,7 +25,7 @@ from tools.config import LLMSettings
 from tools.llm import make_chat_model
 from tools.progress import progress
 from tools.records import SourceRecord, display_id
-from tools.synthesis import pairs_for_length
+from tools.synthesis.pairs import pairs_for_length
 
 PROMPT_VERSION = "refine-v1"
 STRUCTURED_METHOD = "json_mode"

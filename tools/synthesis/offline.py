@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 
 from tools.records import SourceRecord, display_id
-from tools.synthesis import QAPair, pairs_for_length
 from tools.synthesis.grounding import content_tokens
+from tools.synthesis.pairs import QAPair, pairs_for_length
 
 MAX_ANSWER_CHARS = 700
 MIN_ANSWER_TOKENS = 3

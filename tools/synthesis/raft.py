@@ -22,13 +22,12 @@ so training and inference match)::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
-from tools.records import stable_hash
-from tools.synthesis import QAPair
+from tools.records import Chunk, Hit, stable_hash
 from tools.synthesis.grounding import content_tokens, is_grounded, support
+from tools.synthesis.pairs import QAPair
 
-SearchFn = Callable[[str, int], list[dict[str, Any]]]
+SearchFn = Callable[[str, int], list[Hit]]
 
 RAFT_SHARE = 0.3
 N_DISTRACTORS = 3
@@ -39,7 +38,7 @@ RAFT_SYSTEM_PROMPT = (
 )
 
 
-def format_context(chunks: Sequence[Mapping[str, Any]]) -> str:
+def format_context(chunks: Sequence[Chunk | Hit]) -> str:
     """Number chunks as ``[n] title`` followed by their text, blank-line separated."""
     return "\n\n".join(
         f"[{n}] {chunk.get('title', '')}\n{str(chunk.get('text', '')).strip()}"
@@ -47,7 +46,7 @@ def format_context(chunks: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def context_prompt(question: str, chunks: Sequence[Mapping[str, Any]]) -> str:
+def context_prompt(question: str, chunks: Sequence[Chunk | Hit]) -> str:
     """The user message for a question asked over retrieved chunks."""
     return f"Context:\n{format_context(chunks)}\n\nQuestion: {question.strip()}"
 
@@ -76,14 +75,14 @@ class RaftBuilder:
     def __init__(
         self,
         search: SearchFn,
-        chunks_by_doc: Mapping[str, Sequence[Mapping[str, Any]]],
+        chunks_by_doc: Mapping[str, Sequence[Chunk]],
         distractors: int = N_DISTRACTORS,
     ) -> None:
         self.search = search
         self.chunks_by_doc = chunks_by_doc
         self.distractors = distractors
 
-    def _gold(self, pair: QAPair, hits: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    def _gold(self, pair: QAPair, hits: Sequence[Hit]) -> Chunk | Hit | None:
         """The chunk of the pair's record that best supports its answer, if one supports it."""
         own = self.chunks_by_doc.get(pair.source_ids[0]) or [
             h for h in hits if h.get("doc_id") == pair.source_ids[0]

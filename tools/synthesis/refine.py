@@ -21,13 +21,13 @@ from tools.cleaning.redact import redact_text
 from tools.config import LLMSettings, Settings
 from tools.datadir import DataDir
 from tools.jsonl import read_jsonl
-from tools.records import SourceRecord, display_id, stable_hash
+from tools.records import Chunk, SourceRecord, display_id, stable_hash
 from tools.report import StageReport
-from tools.synthesis import QAPair
 from tools.synthesis.cache import CacheKey, RefineCache
 from tools.synthesis.grounding import QuestionDeduper, content_tokens, is_grounded
 from tools.synthesis.llm_refiner import PROMPT_VERSION, LLMRefiner, price_for
 from tools.synthesis.offline import offline_pairs
+from tools.synthesis.pairs import QAPair
 from tools.synthesis.raft import RaftBuilder, SearchFn, chosen_for_raft
 from tools.synthesis.split import qa_row, write_split
 
@@ -217,8 +217,8 @@ def _keep(
     return kept
 
 
-def _chunks_by_doc(path: Path) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def _chunks_by_doc(path: Path) -> dict[str, list[Chunk]]:
+    grouped: dict[str, list[Chunk]] = defaultdict(list)
     if path.is_file():
         for chunk in read_jsonl(path):
             grouped[str(chunk.get("doc_id", ""))].append(chunk)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tools.cleaning.dedup import DedupFeatures
+from tools.records import Chunk
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class WashCache:
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO cleaned VALUES (?,?,?,?,?,?,?)", rows)
 
-    def chunks(self, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    def chunks(self, keys: Sequence[str]) -> dict[str, list[Chunk]]:
         """Cached chunk lists for those ``keys`` the cache holds."""
         found = {}
         for batch in _batches(keys):
@@ -134,7 +135,7 @@ class WashCache:
                 found[key] = json.loads(chunks)
         return found
 
-    def put_chunks(self, items: Iterable[tuple[str, list[dict[str, Any]]]]) -> None:
+    def put_chunks(self, items: Iterable[tuple[str, list[Chunk]]]) -> None:
         """Store ``(key, chunks)`` items and commit."""
         with self._db:
             self._db.executemany(

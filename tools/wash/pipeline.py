@@ -33,7 +33,7 @@ from tools.datadir import DataDir
 from tools.jsonl import atomic_open, dumps
 from tools.loaders import load_sources
 from tools.progress import progress
-from tools.records import SourceRecord, stable_hash
+from tools.records import Chunk, RecordRow, SourceRecord, stable_hash
 from tools.report import StageReport
 from tools.wash.cache import WashCache
 
@@ -90,7 +90,7 @@ class Cleaned:
     """The outcome of cleaning one record: the record and its counts, or an error."""
 
     id: str
-    row: dict[str, Any] | None
+    row: RecordRow | None
     counts: dict[str, int]
     features: DedupFeatures | None
     error: str = ""
@@ -101,16 +101,16 @@ class Chunked:
     """The chunks of one record, or the error that prevented them."""
 
     id: str
-    chunks: list[dict[str, Any]]
+    chunks: list[Chunk]
     error: str = ""
 
 
-def clean_key(row: dict[str, Any]) -> str:
+def clean_key(row: RecordRow) -> str:
     """Cache key of a raw record's cleaning: its content (all but its hash) and the code."""
     return stable_hash([code_version(), {k: v for k, v in row.items() if k != "content_hash"}])
 
 
-def chunk_key(row: dict[str, Any], settings: Settings) -> str:
+def chunk_key(row: RecordRow, settings: Settings) -> str:
     """Cache key of a surviving record's chunks: its final content hash and chunk settings."""
     options = settings.wash
     return stable_hash(
@@ -124,7 +124,7 @@ def chunk_key(row: dict[str, Any], settings: Settings) -> str:
     )
 
 
-def clean_partition(rows: list[dict[str, Any]]) -> list[Cleaned]:
+def clean_partition(rows: list[RecordRow]) -> list[Cleaned]:
     """Clean and redact source record dicts and compute their dedup features."""
     out = []
     for row in progress(rows, desc="clean", unit="record"):
@@ -137,7 +137,7 @@ def clean_partition(rows: list[dict[str, Any]]) -> list[Cleaned]:
 
 
 def chunk_partition(
-    rows: list[dict[str, Any]], model: str, chunk_tokens: int, chunk_overlap: int
+    rows: list[RecordRow], model: str, chunk_tokens: int, chunk_overlap: int
 ) -> list[Chunked]:
     """Chunk cleaned record dicts with the embedding model's tokenizer."""
     chunker = Chunker(model, chunk_tokens, chunk_overlap)
@@ -180,7 +180,7 @@ def wash(
 
 
 def wash_records(
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[RecordRow],
     settings: Settings,
     data_dir: Path,
     engine: Engine,
@@ -245,7 +245,7 @@ def wash_records(
 
 
 def _clean(
-    rows: Sequence[dict[str, Any]], engine: Engine, cache: WashCache, report: StageReport
+    rows: Sequence[RecordRow], engine: Engine, cache: WashCache, report: StageReport
 ) -> tuple[list[Cleaned], list[str]]:
     """Cleaned records in input order (failures reported and left out), and all their keys."""
     keys = [clean_key(row) for row in rows]
@@ -271,12 +271,12 @@ def _clean(
 
 
 def _chunk(
-    survivors: Sequence[dict[str, Any]],
+    survivors: Sequence[RecordRow],
     settings: Settings,
     engine: Engine,
     cache: WashCache,
     report: StageReport,
-) -> tuple[list[dict[str, Any]], set[str], list[str]]:
+) -> tuple[list[Chunk], set[str], list[str]]:
     """All chunks of the survivors, the ids that failed to chunk, and the chunk keys."""
     keys = [chunk_key(row, settings) for row in survivors]
     hits = cache.chunks(keys)
@@ -303,13 +303,13 @@ def _chunk(
     return chunks, failed, keys
 
 
-def _write_rows(handle: Any, rows: Sequence[dict[str, Any]]) -> int:
+def _write_rows(handle: Any, rows: Sequence[RecordRow] | Sequence[Chunk]) -> int:
     """Write ``rows`` as JSON Lines (``tools.jsonl.dumps``) to an open file; return the count."""
     for row in rows:
         handle.write(dumps(row) + "\n")
     return len(rows)
 
 
-def _rehash(row: dict[str, Any]) -> dict[str, Any]:
+def _rehash(row: RecordRow) -> RecordRow:
     """The row as a complete SourceRecord dict whose hash covers its cleaned content."""
     return SourceRecord.from_dict({**row, "content_hash": ""}).to_dict()
