@@ -187,7 +187,7 @@ def run_pipeline(request: dict[str, Any], ctx) -> dict[str, Any]:
 
 
 def _print_run(state: dict[str, Any], as_json: bool) -> int:
-    from tools.report import summarize
+    from tools.report import item_lines, summarize
 
     reports = state.get("reports") or {}
     if as_json:
@@ -195,12 +195,11 @@ def _print_run(state: dict[str, Any], as_json: bool) -> int:
     else:
         for stage in stage_names():
             if stage in reports:
-                print(
-                    summarize(
-                        {"in": 0, "out": 0, "skipped": 0, "failed": 0, "seconds": 0.0}
-                        | reports[stage]
-                    )
-                )
+                report = {"in": 0, "out": 0, "skipped": 0, "failed": 0, "seconds": 0.0}
+                report |= reports[stage]
+                print(summarize(report))
+                for line in item_lines(report):
+                    print(line, file=sys.stderr)
         print(f"run {state.get('run_id')}: {state.get('status')}")
     return 0 if state.get("status") == "ok" else 1
 
@@ -295,17 +294,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def chat_payload(result: dict[str, Any], thread: str) -> dict[str, Any]:
     """The ``chat --json`` object of DESIGN.md."""
-    keys = (
-        "answer",
-        "citations",
-        "used_facts",
-        "used_lora",
-        "intuition_status",
-        "refused",
-        "finalist",
-        "notes",
-    )
-    payload = {k: result.get(k) for k in keys}
+    from tools.finalist.answer import ANSWER_KEYS
+
+    payload = {k: result.get(k) for k in ANSWER_KEYS}
     payload.update(
         question=result.get("question"),
         standalone_question=result.get("standalone_question"),

@@ -383,7 +383,7 @@ def test_run_record_lists_plan_counts_time_and_errors():
     assert list(record["stages"]) == list(plan)
     logged = record["stages"]["wash"]
     assert logged["counters"] == {"cleaned": 1} and logged["failed"] == 25
-    assert len(logged["errors"]) == 20 and "skipped_items" not in logged
+    assert len(logged["failed_items"]) == 25 and logged["skipped_items"] == []  # all kept
     assert record["stages"]["refine"]["reason"] == plan["refine"]["reason"]
     assert record["stages"]["train"]["reason"] == "not run: index failed first"
     assert record["errors"] == {"index": "OSError: disk full"}

@@ -72,6 +72,21 @@ class StageReport:
         }
 
 
+def item_lines(report: dict[str, Any], limit: int = 10) -> list[str]:
+    """One ``name: reason`` line per skipped and failed item, for people reading the console.
+
+    The first ``limit`` of each kind, then how many more (``--json`` and the run log keep all).
+    """
+    lines = []
+    for kind, why in (("skipped", "reason"), ("failed", "error")):
+        items = report.get(f"{kind}_items") or []
+        for item in items[:limit]:
+            lines.append(f"  {kind} {item['item']}: {item[why]}")
+        if len(items) > limit:
+            lines.append(f"  ... and {len(items) - limit} more {kind} (see --json or runs.jsonl)")
+    return lines
+
+
 def summarize(report: dict[str, Any]) -> str:
     """One human line for a report dict, e.g. for the CLI."""
     line = (

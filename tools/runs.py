@@ -2,7 +2,8 @@
 
 A line holds the run's ``start`` and ``end``, the ``request``, the ``plan`` (each stage's
 run/skip decision and its reason), every stage's report (status, reason, counts in, out,
-skipped, failed, stage counters, seconds, and the first per-item errors), the run-level
+skipped, failed, stage counters, seconds, and every skipped and failed item with its
+reason: nothing is lost silently, so nothing is cut from the log either), the run-level
 ``errors`` by stage, and the ``status``: ``ok``, ``failed`` (a stage failed; nothing after
 it ran) or ``interrupted`` (a stop was asked for; stages after the running one did not
 start).
@@ -23,9 +24,6 @@ from tools.planning import INTERRUPTED
 from tools.report import StageReport
 
 log = logging.getLogger(__name__)
-
-MAX_ITEM_ERRORS = 20
-"""Per-item errors kept per stage in the log line (the count is always complete)."""
 
 
 def stage_reports(
@@ -59,15 +57,6 @@ def run_status(reports: Mapping[str, Mapping[str, Any]]) -> str:
     return INTERRUPTED if INTERRUPTED in statuses else "ok"
 
 
-def _logged(report: Mapping[str, Any]) -> dict[str, Any]:
-    """A stage report as the log keeps it: no skip list, at most ``MAX_ITEM_ERRORS`` errors."""
-    entry = {k: v for k, v in report.items() if not k.endswith("_items")}
-    errors = list(report.get("failed_items") or [])
-    if errors:
-        entry["errors"] = errors[:MAX_ITEM_ERRORS]
-    return entry
-
-
 def run_record(
     *,
     run_id: str | None,
@@ -96,7 +85,7 @@ def run_record(
         "plan": {  # why each stage ran or not; the fingerprints stay in <data_dir>/state
             name: {k: decision[k] for k in ("run", "reason")} for name, decision in plan.items()
         },
-        "stages": {name: _logged(rep) for name, rep in stages.items()},
+        "stages": {name: dict(rep) for name, rep in stages.items()},
         "errors": {
             name: rep.get("reason")
             for name, rep in stages.items()

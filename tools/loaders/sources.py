@@ -174,9 +174,28 @@ def _files(
         for path, root in _expand(entry, settings, report):
             found = [path] if not path.is_dir() else _walk(path, report)
             for file in found:
-                if file not in seen:
-                    seen.add(file)
+                if file in seen:
+                    continue
+                seen.add(file)
+                if _utf8_name(file):
                     yield file, root
+                else:
+                    report.items_in += 1
+                    report.skip(_printable(file), "file name is not valid UTF-8: rename it")
+
+
+def _utf8_name(path: Path) -> bool:
+    """Whether ``path`` decodes as UTF-8 (undecodable bytes become lone surrogates)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(path: Path) -> str:
+    """``path`` with each undecodable byte escaped (backslash, x, two hex digits)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _walk(folder: Path, report: StageReport) -> Iterator[Path]:
