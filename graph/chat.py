@@ -20,13 +20,13 @@ from langgraph.graph import END, START, StateGraph
 import tools.index.search
 import tools.lora.infer  # noqa: F401
 from graph.configuration import Context
-from graph.state import ChatState
+from graph.state import ChatInput, ChatState
 from nodes import finalist, knowledge, trainer
 
 
 def build_chat_graph(checkpointer: Any = None):
     """Compile the chat graph (optionally with a checkpointer for thread memory)."""
-    builder = StateGraph(ChatState, context_schema=Context)
+    builder = StateGraph(ChatState, input_schema=ChatInput, context_schema=Context)
     builder.add_node("condense", finalist.condense)
     builder.add_node("retrieve", knowledge.retrieve)
     builder.add_node("intuition", trainer.intuition)

@@ -15,7 +15,7 @@ from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (see NOTES-s
 from tools.records import Citation, Hit
 from tools.stages import stage_names
 
-__all__ = ["ChatState", "PipelineState", "StageName", "StagePlan", "merge_dicts"]
+__all__ = ["ChatInput", "ChatState", "PipelineState", "StageName", "StagePlan", "merge_dicts"]
 
 StageName = Literal[stage_names()]
 """A registered stage (``tools.stages``)."""
@@ -65,12 +65,23 @@ class PipelineState(TypedDict):
     answer: NotRequired[dict[str, Any]]
 
 
+class ChatInput(TypedDict):
+    """What a caller sends for one chat turn: the question, never the thread's messages.
+
+    The history is the graph's own (``ChatState.messages``), so no caller can put words in
+    the assistant's mouth.
+    """
+
+    question: str
+    """The user's question."""
+
+
 class ChatState(TypedDict):
     """State of one chat turn; ``messages`` is the thread's memory."""
 
     messages: NotRequired[Annotated[list[AnyMessage], add_messages]]
     question: NotRequired[str]
-    """The user's question; when absent the last human message is used."""
+    """The user's question (redacted once the condense node has run)."""
     standalone_question: NotRequired[str]
     facts: NotRequired[list[Hit]]
     """Retrieved chunks (with scores), best first."""

@@ -16,19 +16,16 @@ from graph.state import ChatState
 
 
 def condense(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Make the question standalone using the thread's history."""
+    """Redact the question, add it to the thread, and make it standalone from the history."""
+    from tools.cleaning.redact import redact_text
     from tools.finalist.condense import condense_question
 
     ctx = get_context(runtime, config)
-    messages = list(state.get("messages") or [])
-    update: dict[str, Any] = {}
-    if messages and messages[-1].type == "human":
-        question, history = str(messages[-1].content), messages[:-1]
-    elif state.get("question"):
-        question, history = state["question"], messages
-        update["messages"] = [HumanMessage(content=question)]
-    else:
-        raise ValueError("send a `question` or end `messages` with a human message")
+    if not str(state.get("question") or "").strip():
+        raise ValueError("send a non-empty `question`")
+    question = redact_text(state["question"])[0]  # stored in the thread: no secrets there
+    history = list(state.get("messages") or [])
+    update: dict[str, Any] = {"messages": [HumanMessage(content=question)]}
     start = time.perf_counter()
     update["question"] = question
     update["standalone_question"] = condense_question(question, history, ctx.settings)

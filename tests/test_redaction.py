@@ -11,6 +11,7 @@ import pytest
 
 from tools.cleaning.record import clean_record
 from tools.cleaning.redact import KINDS, SECRET_KINDS, find_sensitive, placeholder, redact_text
+from tools.feedback import make_row
 from tools.records import SourceRecord
 
 CASES_PATH = Path(__file__).parent / "data" / "redaction_cases.jsonl"
@@ -260,3 +261,15 @@ def test_email_fields_without_a_dotted_domain_are_redacted():
     cleaned, counts = clean_record(row)
     assert cleaned["metadata"] == {"author_email": "[EMAIL]", "committer_email": "[EMAIL]"}
     assert counts["email"] == 2
+
+
+def test_feedback_is_redacted_before_it_is_stored() -> None:
+    row = make_row(
+        thread_id="t1",
+        question="Why was card 4111 1111 1111 1111 charged twice?",
+        answer="Run curl -u admin:Pa55w0rd!TNw against the billing API [1].",
+        sources=[],
+        rating="up",
+    )
+    assert "4111" not in row["question"] and "[CARD]" in row["question"]
+    assert "Pa55w0rd" not in row["answer"] and "[SECRET:cli-credentials]" in row["answer"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from tools.cleaning.redact import redact_text
 from tools.datadir import DataDir
 from tools.files import now_iso
 from tools.jsonl import append_jsonl, atomic_open, dumps
@@ -46,6 +47,8 @@ def make_row(
 ) -> dict[str, Any]:
     """Validate one rating and shape it as a feedback row (a new ``id`` unless given).
 
+    The question and answer are redacted before they are stored.
+
     Raises:
         ValueError: ``rating`` is not ``up``/``down``, or the question is empty.
     """
@@ -57,8 +60,8 @@ def make_row(
         "id": feedback_id or uuid.uuid4().hex,
         "ts": now_iso(),
         "thread_id": str(thread_id or ""),
-        "question": str(question),
-        "answer": str(answer or ""),
+        "question": redact_text(str(question))[0],  # what users type may hold secrets
+        "answer": redact_text(str(answer or ""))[0],
         "sources": [{k: str(src.get(k) or "") for k in SOURCE_KEYS} for src in sources],
         "rating": "down" if error else rating,
         "error": bool(error),

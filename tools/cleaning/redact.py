@@ -21,7 +21,11 @@ was there:
   ``token``, ``credentials``, ... with a value of 12+ characters that mixes letters and
   digits with Shannon entropy of at least 3.5 bits per character (as gitleaks does).
 - ``aws-secret-key``, ``bearer-token``, ``basic-auth``: the value after ``aws..secret..=``,
-  ``Bearer`` or ``Authorization: Basic``.
+  ``Bearer`` or ``Authorization: Basic``; ``authorization-header``: the credentials of any
+  other ``Authorization:`` scheme (``Token``, ``Digest``, ``ApiKey``, or none) of 12+
+  characters mixing letters and digits.
+- ``cli-credentials``: the password of ``-u user:password`` / ``--user user:password``
+  (curl, httpie, ...); numeric ``uid:gid`` pairs (``docker run -u 1000:1000``) stay.
 
 Values that are placeholders stay: empty, ``null``, ``xxx``, ``${VAR}``, ``SECRET_KEY``-style
 constant names, ``this.password``-style references, ``your-...``/``consumer-secret``-style
@@ -49,6 +53,11 @@ a word (``v1.8.0.2``) and not followed by a version suffix (``10.0.0.1-beta``,
 IPv6: a colon-hex run that the ``ipaddress`` module accepts, with at least 5 hex digits (so
 ``A::B`` in code stays); ``::`` and ``::1`` stay.
 
+Payment card (``[CARD]``): 13-19 digits, alone or grouped by single spaces or dashes (the
+same separator throughout), with a card network's prefix (Visa 4, Mastercard 51-55 and
+2221-2720, American Express 34/37, Discover 6011/644-649/65, JCB 3528-3589, Diners 36/38)
+and a valid Luhn checksum; order numbers, timestamps and ids without both stay.
+
 Phone: an international ``+CC`` number of 8-15 digits; a North American number
 (``(415) 555-0132``, ``415-555-0132``, ``415.555.0132``, ``1-800-555-0199``: area code and
 exchange start with 2-9, both separators alike); or 7-15 digits after ``phone``/``tel``/
@@ -64,7 +73,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-PII_KINDS = ("email", "phone", "ip")
+PII_KINDS = ("email", "phone", "ip", "card")
 SECRET_KINDS = (
     "private-key",
     "url-credentials",
@@ -79,6 +88,8 @@ SECRET_KINDS = (
     "stripe-key",
     "bearer-token",
     "basic-auth",
+    "authorization-header",
+    "cli-credentials",
     "password-assignment",
     "generic-api-key",
 )
@@ -219,6 +230,39 @@ def _token_value(match: re.Match[str]) -> bool:
 
 def _url_password(match: re.Match[str]) -> bool:
     return not _is_placeholder(match.group("password"))
+
+
+def _cli_password(match: re.Match[str]) -> bool:
+    """A ``user:password`` value, not a numeric ``uid:gid`` pair or a placeholder."""
+    value = _value(match)
+    return not value.isdigit() and not _is_placeholder(value)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for n, char in enumerate(reversed(digits)):
+        digit = int(char) * (2 if n % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
+
+
+_CARD_PREFIX = re.compile(
+    r"4|5[1-5]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|3[47]|6011|64[4-9]|65|35(?:2[89]|[3-8]\d)"
+    r"|3[68]"
+)
+
+
+def _payment_card(match: re.Match[str]) -> bool:
+    """Same separator throughout, a card network's prefix and length, a valid checksum."""
+    number = match.group(0)
+    separators = set(re.findall(r"\D", number))
+    digits = re.sub(r"\D", "", number)
+    return (
+        len(separators) <= 1
+        and 13 <= len(digits) <= 19
+        and bool(_CARD_PREFIX.match(digits))
+        and _luhn(digits)
+    )
 
 
 _FILE_SUFFIXES = frozenset(
@@ -389,6 +433,19 @@ _RULES: tuple[_Rule, ...] = (
         r"(?P<value>[A-Za-z0-9+/]{8,}={0,2})",
     ),
     _rule(
+        "authorization-header",
+        r"authorization",
+        r"(?i)\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?"
+        r"(?:(?:token|digest|apikey|api-key|key)[ \t]+)?(?P<value>[A-Za-z0-9._~+/=-]{12,})",
+        _token_value,
+    ),
+    _rule(
+        "cli-credentials",
+        r"(?:-u|--user)[ =]",
+        r"(?<![\w-])(?:-u|--user)(?:[ \t]+|=)[\"']?[^\s:\"'@]{1,64}:(?P<value>[^\s\"']{1,128})",
+        _cli_password,
+    ),
+    _rule(
         "password-assignment",
         r"pass|pwd|secret",
         r"(?i)(?P<word>pass(?:word|wd|wort|phrase)?|pwd|secret)(?![\w-])"
@@ -418,6 +475,12 @@ _RULES: tuple[_Rule, ...] = (
         + _ASSIGN
         + r"""["'`]?(?P<value>[A-Za-z0-9_\-+/=.%~]{12,200})""",
         _generic_key,
+    ),
+    _rule(
+        "card",
+        r"\d{4}[ -]?\d{4}[ -]?\d",
+        r"(?<![\w.+/-])\d{4}(?:[ -]?\d{2,7}){2,4}(?![\w]|[.-]\d)",
+        _payment_card,
     ),
     _rule(
         "email",
