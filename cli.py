@@ -267,15 +267,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     from graph.chat import build_chat_graph
+    from tools.questions import QuestionError, check_question
 
     ctx = _context(args)
     ctx.top_k = args.top_k
     ctx.use_lora = False if args.no_lora else None
+    if args.question is not None:
+        try:
+            check_question(args.question, ctx.settings.chat.max_question_chars)
+        except QuestionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     ctx.data_path.mkdir(parents=True, exist_ok=True)
     thread = args.thread or uuid.uuid4().hex[:12]
     with SqliteSaver.from_conn_string(str(DataDir(ctx.data_path).checkpoints)) as saver:
         graph = build_chat_graph(checkpointer=saver)
-        if args.question:
+        if args.question is not None:
             result = ask(graph, args.question, thread, ctx, stream=not args.json)
             if args.json:
                 print(json.dumps(chat_payload(result, thread), ensure_ascii=False))

@@ -26,6 +26,7 @@ generation) in its thread pool and the event loop stays free.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 import re
@@ -56,6 +57,7 @@ from tools import metrics
 from tools.datadir import DataDir
 from tools.feedback import make_row, save_feedback
 from tools.files import now_iso
+from tools.questions import QuestionError, check_question
 from tools.runs import read_runs
 from tools.scheduling import RunInProgress, run_lock
 
@@ -336,6 +338,35 @@ def _pipeline_lock(settings: ServerSettings) -> Callable[[Request], AsyncIterato
     return hold_lock
 
 
+def _question_guard(settings: ServerSettings) -> Callable[[Request], Any]:
+    """A dependency of the chat routes: an empty or oversized question is the caller's mistake.
+
+    Blank questions get 422 and questions over ``chat.max_question_chars`` get 413, before
+    any model sees them; every other input goes on to LangServe's own validation.
+    """
+
+    async def check(request: Request) -> None:
+        if request.method != "POST":
+            return
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return  # LangServe answers malformed JSON itself
+        if not isinstance(body, dict):
+            return
+        inputs = body.get("inputs") if "inputs" in body else [body.get("input")]
+        limit = settings.context.settings.chat.max_question_chars
+        for item in inputs if isinstance(inputs, list) else []:
+            question = item.get("question") if isinstance(item, dict) else None
+            if isinstance(question, str):
+                try:
+                    check_question(question, limit)
+                except QuestionError as exc:
+                    raise HTTPException(exc.status, str(exc)) from None
+
+    return check
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or ServerSettings.from_env()
@@ -368,6 +399,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         serve_graph(chat_graph, settings, "chat", threads=True),
         path="/chat",
         per_req_config_modifier=thread_from_header,
+        dependencies=[Depends(_question_guard(settings))],
     )
     add_routes(
         app,

@@ -25,7 +25,12 @@ def intuition(
     model = get_intuition(ctx.settings, ctx.data_path)
     if model is None:
         return {"intuition": None, "intuition_status": "no adapter"}
-    text = model.generate(state["standalone_question"])
+    chat = ctx.settings.chat
+    text = model.generate(
+        state["standalone_question"],
+        max_new_tokens=chat.intuition_tokens,
+        max_seconds=chat.intuition_seconds,
+    )
     return {
         "intuition": text,
         "intuition_status": "generated",

@@ -9,7 +9,7 @@ from peft import PeftModel
 from tests.test_lora_train import ALL_LINEAR, smoke_settings, torch_threads, write_sft
 from tools.jsonl import write_json
 from tools.lora import registry, rollback
-from tools.lora.data import collate, encode_rows, read_splits
+from tools.lora.data import collate, encode_prompt, encode_rows, read_splits
 from tools.lora.device import resolve_device
 from tools.lora.infer import get_intuition
 from tools.lora.smoke_base import BaseModelError, load_base
@@ -96,3 +96,22 @@ def test_unloadable_base_of_current_adapter_is_a_clear_error(corpus_dir, tmp_pat
     (tmp_path / "adapters" / "current").write_text("v0001\n")
     with pytest.raises(BaseModelError, match="gone"):
         get_intuition(smoke_settings(), tmp_path)
+
+
+def test_a_huge_question_is_cut_to_the_context_and_generation_has_a_time_budget(
+    corpus_dir, tmp_path
+):
+    write_sft(corpus_dir, tmp_path, 4, 0)
+    assert run_train(smoke_settings(epochs=1), tmp_path).status == "ok"
+    intuition = get_intuition(smoke_settings(epochs=1), tmp_path)
+    context = intuition.model.config.max_position_embeddings
+
+    huge = "Why does the daemon not start? " * 30_000  # about 0.9 MB, as in the abuse sweep
+    clipped = intuition.clip(huge, max_new_tokens=16)
+    prompt = len(encode_prompt(intuition.tokenizer, intuition.messages(clipped)))
+    assert prompt + 16 <= context < len(intuition.tokenizer(huge)["input_ids"])
+    done = intuition.complete(huge, max_new_tokens=16)
+    assert len(done.token_ids) <= 16
+
+    endless = intuition.complete("Tell me everything.", max_new_tokens=50_000, max_seconds=0.5)
+    assert endless.finish_reason in {"length", "eos"} and len(endless.token_ids) < 50_000

@@ -186,9 +186,24 @@ def test_questions_are_redacted_before_the_thread_stores_them(client: TestClient
     assert card not in stored and "[CARD]" in stored
 
 
-def test_a_failing_node_is_a_500_and_counted(client: TestClient) -> None:
-    blank = {"input": {"question": "   "}}
-    assert client.post("/chat/invoke", json=blank).status_code == 500
+def test_empty_and_oversized_questions_are_refused_before_any_model(client: TestClient) -> None:
+    blank = client.post("/chat/invoke", json={"input": {"question": "   "}})
+    assert blank.status_code == 422 and "empty" in blank.json()["detail"]
+    long = client.post("/chat/invoke", json={"input": {"question": "why " * 1001}})
+    assert long.status_code == 413 and "chat.max_question_chars" in long.json()["detail"]
+    batch = client.post("/chat/batch", json={"inputs": [{"question": "ok"}, {"question": ""}]})
+    assert batch.status_code == 422
+
+
+def test_a_failing_node_is_a_500_and_counted(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("condense broke")
+
+    monkeypatch.setattr("tools.finalist.condense.condense_question", broken)
+    ok = {"input": {"question": QUESTION}}
+    assert client.post("/chat/invoke", json=ok).status_code == 500
     text = client.get("/metrics").text
     assert 'data_alchemy_errors_total{where="node:chat.condense"}' in text
     assert 'data_alchemy_errors_total{where="http"}' in text

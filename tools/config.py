@@ -136,6 +136,12 @@ class ChatSettings(_Strict):
     top_k: int = Field(5, ge=1)
     min_score: float = 0.3
     use_lora: bool = True
+    max_question_chars: int = Field(4000, ge=1)
+    """Longer questions are refused (HTTP 413) before any model sees them."""
+    intuition_tokens: int = Field(128, ge=1)
+    """The adapter's answer is at most this many tokens..."""
+    intuition_seconds: float = Field(10.0, gt=0)
+    """...and takes at most this long, so one request never holds the model for minutes."""
 
 
 class Settings(_Strict):

@@ -84,6 +84,17 @@ class Intuition:
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         return [*system, {"role": "user", "content": question}]
 
+    def clip(self, question: str, max_new_tokens: int) -> str:
+        """``question`` cut so that the prompt and the answer fit the model's context."""
+        context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        overhead = len(encode_prompt(self.tokenizer, self.messages("")))
+        room = max(context - max_new_tokens - overhead, 1)
+        ids = self.tokenizer(question, add_special_tokens=False)["input_ids"]
+        if len(ids) <= room:
+            return question
+        log.info("intuition: question cut from %d to %d tokens", len(ids), room)
+        return self.tokenizer.decode(ids[:room], skip_special_tokens=True)
+
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
         configured = self.model.generation_config.eos_token_id
@@ -97,8 +108,14 @@ class Intuition:
         max_new_tokens: int = 128,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        max_seconds: float | None = None,
     ) -> Completion:
-        """Answer ``question``; greedy when ``temperature`` is 0, sampled otherwise."""
+        """Answer ``question``; greedy when ``temperature`` is 0, sampled otherwise.
+
+        The question is cut to fit the model's context; generation stops after
+        ``max_new_tokens`` or ``max_seconds`` (finish reason ``length`` either way).
+        """
+        question = self.clip(question, max_new_tokens)
         prompt = torch.tensor([encode_prompt(self.tokenizer, self.messages(question))])
         prompt = prompt.to(self.device.device)
         eos = self._eos_ids()
@@ -113,6 +130,7 @@ class Intuition:
                 stop_strings=stop or None,
                 tokenizer=self.tokenizer if stop else None,
                 do_sample=temperature > 0,
+                max_time=max_seconds,
                 **sampling,
             )
         new = output[0, prompt.shape[1] :].tolist()
@@ -129,9 +147,10 @@ class Intuition:
         max_new_tokens: int = 128,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        max_seconds: float | None = None,
     ) -> str:
         """The answer text only (see :meth:`complete`)."""
-        return self.complete(question, max_new_tokens, temperature, stop).text
+        return self.complete(question, max_new_tokens, temperature, stop, max_seconds).text
 
 
 _cache: dict[Path, Intuition] = {}
