@@ -360,6 +360,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         ssl_certfile=args.certfile,
         ssl_keyfile=args.keyfile,
+        # SIGTERM: stop taking requests, give those in flight (bounded by chat.intuition_*)
+        # a few seconds, then exit, rather than wait on any one of them.
+        timeout_graceful_shutdown=5,
     )
     return 0
 

@@ -47,16 +47,19 @@ from fastapi.responses import JSONResponse, Response
 from langchain_core.runnables import RunnableBinding, RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langserve import add_routes
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.chat import build_chat_graph
 from graph.configuration import Context
 from graph.pipeline import build_pipeline_graph
+from graph.state import PipelineState
 from tools import metrics
 from tools.datadir import DataDir
 from tools.feedback import make_row, save_feedback
 from tools.files import now_iso
+from tools.index.search import FILTER_KEYS
+from tools.index.store import normalize_date
 from tools.questions import QuestionError, check_question
 from tools.runs import read_runs
 from tools.scheduling import RunInProgress, run_lock
@@ -67,6 +70,9 @@ ROOT = Path(__file__).resolve().parent
 THREAD_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 RUN_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
 PUBLIC_PATHS = {"/healthz"}
+RUN_OUTPUT_KEYS = frozenset({"run_id", "start", "plan", "reports", "status", "answer"})
+"""Pipeline state keys that a run writes; a ``POST /runs`` body may not set them."""
+SOURCES_REFUSED = "this server ingests only the sources of its models.yaml: drop `sources`"
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,16 @@ class ChatOptions(BaseModel):
     top_k: int | None = Field(None, ge=1, le=100, description="facts to retrieve")
     use_lora: bool | None = Field(None, description="ask the LoRA adapter for its intuition")
     filters: dict[str, Any] | None = Field(None, description='e.g. {"source": "jira"}')
+
+    @field_validator("filters")
+    @classmethod
+    def _known_filters(cls, filters: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key, value in (filters or {}).items():
+            if key not in FILTER_KEYS:
+                raise ValueError(f"unknown filter {key!r}; use {', '.join(FILTER_KEYS)}")
+            if key.endswith(("_after", "_before")) and normalize_date(value) is None:
+                raise ValueError(f"filter {key!r} needs an ISO 8601 date, got {value!r}")
+        return filters
 
 
 class ChatConfig(BaseModel):
@@ -338,33 +354,65 @@ def _pipeline_lock(settings: ServerSettings) -> Callable[[Request], AsyncIterato
     return hold_lock
 
 
-def _question_guard(settings: ServerSettings) -> Callable[[Request], Any]:
-    """A dependency of the chat routes: an empty or oversized question is the caller's mistake.
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body (None when it has none or is not JSON).
 
-    Blank questions get 422 and questions over ``chat.max_question_chars`` get 413, before
-    any model sees them; every other input goes on to LangServe's own validation.
+    Raises:
+        HTTPException: 400 when the body is not UTF-8 or nests too deeply to parse.
     """
+    if request.method != "POST":
+        return None
+    raw = await request.body()
+    try:
+        return json.loads(raw.decode("utf-8")) if raw else None
+    except UnicodeDecodeError:
+        raise HTTPException(400, "the request body is not valid UTF-8") from None
+    except RecursionError:
+        raise HTTPException(400, "the request body's JSON nests too deeply") from None
+    except ValueError:
+        return None  # malformed JSON: each route answers it with its own 422
 
-    async def check(request: Request) -> None:
-        if request.method != "POST":
-            return
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return  # LangServe answers malformed JSON itself
+
+async def _readable_body(request: Request) -> None:
+    """An app-wide dependency: every JSON body can be decoded before a route reads it."""
+    await _json_body(request)
+
+
+def _input_guard(check: Callable[[dict[str, Any]], None]) -> Callable[[Request], Any]:
+    """A dependency of a graph's routes that applies ``check`` to each input of the body."""
+
+    async def guard(request: Request) -> None:
+        body = await _json_body(request)
         if not isinstance(body, dict):
             return
         inputs = body.get("inputs") if "inputs" in body else [body.get("input")]
-        limit = settings.context.settings.chat.max_question_chars
-        for item in inputs if isinstance(inputs, list) else []:
-            question = item.get("question") if isinstance(item, dict) else None
-            if isinstance(question, str):
-                try:
-                    check_question(question, limit)
-                except QuestionError as exc:
-                    raise HTTPException(exc.status, str(exc)) from None
+        if not isinstance(inputs, list):
+            raise HTTPException(422, "`inputs` must be a list of inputs")
+        for item in inputs:
+            if isinstance(item, dict):
+                check(item)
+
+    return guard
+
+
+def _chat_input_check(settings: ServerSettings) -> Callable[[dict[str, Any]], None]:
+    """Blank questions get 422 and those over ``chat.max_question_chars`` 413, before any model."""
+
+    def check(item: dict[str, Any]) -> None:
+        question = item.get("question")
+        if isinstance(question, str):
+            try:
+                check_question(question, settings.context.settings.chat.max_question_chars)
+            except QuestionError as exc:
+                raise HTTPException(exc.status, str(exc)) from None
 
     return check
+
+
+def _pipeline_input_check(item: dict[str, Any]) -> None:
+    """Callers may not point the server at paths of their choosing."""
+    if item.get("sources"):
+        raise HTTPException(422, SOURCES_REFUSED)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -392,6 +440,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         description="Cited answers from your Jira, Git and docs; pipeline runs.",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
+        dependencies=[Depends(_readable_body)],
     )
 
     add_routes(
@@ -399,13 +448,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         serve_graph(chat_graph, settings, "chat", threads=True),
         path="/chat",
         per_req_config_modifier=thread_from_header,
-        dependencies=[Depends(_question_guard(settings))],
+        dependencies=[Depends(_input_guard(_chat_input_check(settings)))],
     )
     add_routes(
         app,
         serve_graph(pipeline_graph, settings, "pipeline", threads=False),
         path="/pipeline",
-        dependencies=[Depends(_pipeline_lock(settings), scope="request")],
+        dependencies=[
+            Depends(_input_guard(_pipeline_input_check)),
+            Depends(_pipeline_lock(settings), scope="request"),
+        ],
         # One lock per HTTP request cannot serialize a batch's concurrent runs.
         disabled_endpoints=["batch"],
     )
@@ -424,17 +476,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @app.post("/runs", status_code=202, tags=["pipeline"])
     async def start_run(body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
         """Start a pipeline run in a worker thread; poll ``GET /runs/{run_id}``."""
+        schema = pipeline_graph.get_input_schema()
+        settable = [k for k in PipelineState.__annotations__ if k not in RUN_OUTPUT_KEYS]
+        if unknown := sorted(set(body or {}) - set(settable)):
+            raise HTTPException(422, f"unknown keys {unknown}; a run takes {settable}")
         try:
-            request = pipeline_graph.get_input_schema().model_validate(body or {})
+            request = schema.model_validate(body or {}).model_dump(exclude_unset=True)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        request = {
-            k: v
-            for k, v in request.model_dump(exclude_unset=True).items()
-            if k not in {"run_id", "plan", "reports", "status", "answer"}
-        }
         if request.get("sources"):
-            raise HTTPException(422, "the server ingests only its configured sources")
+            raise HTTPException(422, SOURCES_REFUSED)
         try:
             run = await run_in_threadpool(runs.start, request)
         except RunInProgress as exc:

@@ -103,3 +103,14 @@ def test_substituted_secrets_are_taken_verbatim(tmp_path, monkeypatch):
     settings = load_settings(path)
     assert settings.model_a.api_key == "%sk-abc #tail"
     assert settings.model_d.api_key == "123456789"
+
+
+def test_a_malformed_variable_reference_is_an_error_not_a_value(tmp_path):
+    cfg = tmp_path / "models.yaml"
+    cfg.write_text("model_b:\n  model: ${EMBEDDING MODEL}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert "model_b.model: ${EMBEDDING MODEL} is not a variable reference" in str(err.value)
+    assert "(line 2)" in str(err.value)
+    with pytest.raises(ValueError, match="not a variable reference"):
+        substitute("prefix ${UNCLOSED", {})

@@ -259,7 +259,7 @@ def test_callers_cannot_name_source_paths_or_batch_pipelines(
     piped = client.post(
         "/pipeline/invoke", json={"input": {"stages": ["wash"], "sources": private}}
     )
-    assert piped.status_code == 500
+    assert piped.status_code == 422 and "sources" in piped.json()["detail"]
     assert (data_dir / "cleaned_corpus.jsonl").read_bytes() == before
     batch = client.post("/pipeline/batch", json={"inputs": [{"stages": ["index"]}] * 2})
     assert batch.status_code in (404, 405)
@@ -405,3 +405,40 @@ def test_feedback_rows_never_call_an_error_good(tmp_path: Path) -> None:
         make_row(thread_id="t", question="q?", answer="", sources=[], rating="great")
     with pytest.raises(ValueError, match="question"):
         make_row(thread_id="t", question=" ", answer="", sources=[], rating="up")
+
+
+BAD_BODIES = [
+    b"\xff\xfe not utf-8",
+    b'{"input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b"not json",
+    b"[]",
+    b'{"input": 3}',
+    b'{"inputs": 5}',
+    b'{"input": {"question": ["a list"]}}',
+    b'{"input": {"question": 7, "stages": "all"}, "config": {"configurable": {"top_k": "x"}}}',
+    b'{"input": {"sources": {"jira": ["/etc"]}}}',
+    b'{"rating": "meh", "question": 5}',
+]
+
+
+def test_no_client_mistake_on_any_route_is_a_500(client: TestClient) -> None:
+    paths = sorted(
+        {
+            route.path.replace("{config_hash}", "bm90LWpzb24")
+            for route in client.app.routes
+            if "POST" in (getattr(route, "methods", None) or ())
+        }
+    )
+    assert "/chat/invoke" in paths and "/runs" in paths and len(paths) >= 20
+    served = []
+    for path in paths:
+        for body in BAD_BODIES:
+            headers = {"content-type": "application/json"}
+            response = client.post(path, content=body, headers=headers)
+            served.append((path, body[:40], response.status_code))
+    assert [s for s in served if s[2] >= 500] == []
+    assert [s for s in served if not 400 <= s[2] < 500] == []
+    unknown_filter = {"configurable": {"filters": {"colour": "red"}}}
+    filtered = {"input": {"question": QUESTION}, "config": unknown_filter}
+    response = client.post("/chat/invoke", json=filtered)
+    assert response.status_code == 422 and "unknown filter 'colour'" in response.text

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "models.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ANY_VAR = re.compile(r"\$\{[^}]*\}?")
 
 
 class ConfigError(ValueError):
@@ -168,7 +169,14 @@ def substitute(value: str, env: dict[str, str]) -> str:
 
     Raises:
         KeyError: A variable without default is not set.
+        ValueError: A ``${...}`` that is not a variable reference (``${EMBEDDING MODEL}``).
     """
+    leftover = _VAR.sub("", value)
+    if bad := _ANY_VAR.search(leftover):
+        raise ValueError(
+            f"{bad.group(0)} is not a variable reference: use ${{NAME}} or ${{NAME:-default}} "
+            "with a name of letters, digits and _"
+        )
 
     def repl(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -202,6 +210,8 @@ def _walk(node: yaml.Node, env: dict[str, str], where: str, lines: dict[tuple, i
                 f"{where.lstrip('.')}: environment variable {exc.args[0]} is not set "
                 f"(line {lines[path]}); set it or write ${{{exc.args[0]}:-default}}"
             ) from None
+        except ValueError as exc:
+            raise ConfigError(f"{where.lstrip('.')}: {exc} (line {lines[path]})") from None
         # Kept as a string (pydantic converts "64" or "true" where a field wants it): a
         # second YAML parse would cut "sk-abc #x" at the "#" or choke on a leading "%".
         return text
