@@ -8,9 +8,9 @@ Clones this repository's HEAD into an empty temporary folder (nothing beside it)
 1. ``make setup`` in the clone: uv from PyPI, then ``uv pip sync requirements.lock`` and the
    project itself (what ``make demo`` and ``make test`` do first);
 2. the baseline: a new venv in the same clone where uv resolves ``pyproject.toml``'s ranges
-   itself (``uv pip install -e '.[dev]'``, the CPU torch as a constraint), from another
-   empty cache. (pip's own resolver gave up on those ranges after 7 min 38 s with
-   ``resolution-too-deep``, so it is not run here.)
+   itself (``uv pip install -e '.[dev]'``, the CPU torch as a constraint, bytecode compiled
+   as setup does), from another empty cache. (pip's own resolver gave up on those ranges
+   after 7 min 38 s with ``resolution-too-deep``, so it is not run here.)
 3. with ``--demo`` / ``--test``: ``make demo`` and ``make test`` in the clone.
 
 System packages (Java, Chromium) are whatever this machine has; on a new machine apt adds
@@ -76,7 +76,8 @@ def main() -> int:
         steps = [
             [uv, "venv", "-q", "--python", sys.executable, str(venv)],
             [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
-             "--find-links", torch[1], "-c", str(work / "torch.txt"), "-e", ".[dev]"],
+             "--compile-bytecode", "--find-links", torch[1], "-c", str(work / "torch.txt"),
+             "-e", ".[dev]"],
         ]  # fmt: skip
         resolved = sum(timed(step, clone, baseline_env) for step in steps)
         print(f"uv resolving pyproject.toml's ranges (baseline, empty cache): {resolved:.1f} s")
