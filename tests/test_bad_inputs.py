@@ -67,3 +67,24 @@ def test_the_console_lists_the_first_items_then_a_count() -> None:
     assert lines[0] == "  skipped jira/X-0.json: empty file"
     assert lines[10] == "  ... and 2 more skipped (see --json or runs.jsonl)"
     assert lines[11] == "  failed jira:X-99: clean: ValueError: bad"
+
+
+def test_special_files_and_wrong_field_types_are_skipped_in_words(tmp_path: Path) -> None:
+    folder = tmp_path / "jira"
+    folder.mkdir()
+    shutil.copy(SAMPLE_RAW / "jira" / "DAEMON-57.json", folder)
+    issue = json.loads((SAMPLE_RAW / "jira" / "DAEMON-187.json").read_text(encoding="utf-8"))
+    issue["key"], issue["fields"]["summary"] = "DAEMON-9001", 123
+    (folder / "DAEMON-9001.json").write_text(json.dumps(issue), encoding="utf-8")
+    os.mkfifo(folder / "pipe.json")  # reading it would block the wash forever
+    (folder / "zero.json").symlink_to("/dev/zero")  # endless bytes, size 0
+    sources = SourcesSettings(jira=[str(folder)])
+    report = run_wash(Settings(), tmp_path / "data", sources=sources).to_dict()
+    assert report["status"] == "ok" and (report["in"], report["out"]) == (4, 1)
+    assert report["failed_items"] == []
+    reasons = {Path(s["item"]).name: s["reason"] for s in report["skipped_items"]}
+    assert reasons == {
+        "DAEMON-9001.json#DAEMON-9001": "field `summary` must be text, got a number",
+        "pipe.json": "not a regular file (a named pipe)",
+        "zero.json": "not a regular file (a character device)",
+    }

@@ -12,8 +12,9 @@ import faiss
 import numpy as np
 import pytest
 
-from tools.config import IndexSettings, Settings
+from tools.config import EmbeddingSettings, IndexSettings, Settings
 from tools.index.build import run_index
+from tools.index.embeddings import EmbeddingError, resolve_model_path
 from tools.index.store import (
     IndexVersion,
     chunk_faiss_id,
@@ -246,7 +247,7 @@ def test_unloadable_model_fails_and_names_the_model(data_dir: Path, tmp_path: Pa
     missing = str(tmp_path / "no-such-model")
     report = run_index(Settings(model_b={"model": missing}), data_dir, rebuild=True)
     assert report.status == "failed"
-    assert "cannot load embedding model" in report.reason
+    assert "model_b.model: no model folder at" in report.reason
     assert missing in report.reason
     assert index_exists(data_dir)
 
@@ -311,3 +312,15 @@ def test_chunk_ids_map_to_stable_positive_int64() -> None:
     assert first == chunk_faiss_id("jira:ALOY-1#0")
     assert 0 <= first < 2**63
     assert first != chunk_faiss_id("jira:ALOY-1#1")
+
+
+def test_a_model_that_cannot_be_had_is_a_fast_error_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingError, match=r"model_b.model: no model folder at .*nope"):
+        resolve_model_path(str(tmp_path / "nope"))
+    # the tests run with HF_HUB_OFFLINE=1: an uncached hub id fails at once, in words
+    with pytest.raises(EmbeddingError, match="not in the Hugging Face cache, and HF_HUB_OFFLINE"):
+        resolve_model_path("org/not-a-model")
+    settings = Settings(model_b=EmbeddingSettings(model="org/not-a-model"))
+    write_chunks(tmp_path, [])
+    report = run_index(settings, tmp_path)
+    assert report.status == "failed" and "model_b.model 'org/not-a-model'" in report.reason

@@ -142,7 +142,11 @@ def test_real_markdown_and_text(docs_root: Path, tmp_path: Path) -> None:
     assert report.items_in == len(records) == 68 + 2 + 4
     start = records["docs:daemon/Getting Started.md"]
     assert start.title == "Getting Started"
-    assert start.uri == (docs_root / "daemon" / "Getting Started.md").as_uri()
+    assert start.uri == "daemon/Getting Started.md"  # relative: no path of this machine
+    linked = SourcesSettings(docs=["docs"], docs_base_url="https://example.org/guide/")
+    settings = Settings(base_dir=tmp_path)
+    uris = {r.id: r.uri for r in load_sources(linked, settings, StageReport("wash"))}
+    assert uris[start.id] == "https://example.org/guide/daemon/Getting%20Started.md"
     assert start.metadata == {
         "project": "docs",
         "format": "markdown",

@@ -116,6 +116,9 @@ class SourcesSettings(_Strict):
     jira: list[str] = Field(default_factory=list)
     git: list[str] = Field(default_factory=list)
     docs: list[str] = Field(default_factory=list)
+    docs_base_url: str = ""
+    """Where people read the docs (``https://host/repo/blob/main/docs``); a document's
+    citation links there, else it shows its path relative to its docs folder."""
 
 
 class WashSettings(_Strict):

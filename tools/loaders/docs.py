@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import docx
 import yaml
@@ -38,7 +39,7 @@ _Converted = tuple[str | None, str, dict[str, Any]]
 
 
 def load_document(
-    path: Path, root: Path, content: str | bytes, report: StageReport
+    path: Path, root: Path, content: str | bytes, report: StageReport, base_url: str = ""
 ) -> Iterator[SourceRecord]:
     """Yield the record of one document (nothing, with a skip reason, when it has no text).
 
@@ -47,6 +48,8 @@ def load_document(
         root: The docs root the record id is relative to.
         content: Decoded text for text formats, raw bytes for PDF and DOCX.
         report: Receives skips.
+        base_url: Where people read the docs; the record's ``uri`` is this URL plus the
+            relative path, or the relative path alone (never a path on this machine).
     """
     kind = doc_format(path)
     if kind is None:
@@ -68,7 +71,7 @@ def load_document(
     yield SourceRecord(
         id=f"docs:{relative}",
         source="docs",
-        uri=path.resolve().as_uri(),
+        uri=f"{base_url.rstrip('/')}/{quote(relative)}" if base_url else relative,
         title=(title or "").strip() or path.name,
         text=text,
         metadata={k: v for k, v in metadata.items() if v not in (None, "")},

@@ -191,7 +191,7 @@ def _emit(
         if truncated_size is not None:
             metadata["diff_truncated"] = True
             metadata["diff_bytes"] = truncated_size
-    uri = f"{repo.web_url}/commit/{sha}" if repo.web_url else f"{repo.path}@{sha}"
+    uri = f"{repo.web_url}/commit/{sha}" if repo.web_url else f"{repo.name}@{sha}"
     yield SourceRecord(
         id=f"git:{repo.name}@{sha}",
         source="git",

@@ -20,13 +20,18 @@ from tools.report import StageReport
 _LIST_FIELDS = {"components": "components", "versions": "versions", "fixVersions": "fix_versions"}
 
 
+class BadIssue(ValueError):
+    """An issue object whose fields do not have the types of Jira's REST API."""
+
+
 def load_jira_text(
     text: str, origin: str, report: StageReport, *, lines: bool
 ) -> Iterator[SourceRecord]:
     """Yield the issues of one Jira export.
 
-    Malformed JSON and documents that hold no issue (such as a ``project.json``) are
-    skipped with a reason; an issue that cannot be converted is reported as failed.
+    Malformed JSON, documents that hold no issue (such as a ``project.json``) and issues
+    whose fields have the wrong type are skipped with a reason; an issue that cannot be
+    converted otherwise is reported as failed.
 
     Args:
         text: The file's text.
@@ -54,32 +59,59 @@ def load_jira_text(
                 continue
             try:
                 yield issue_to_record(issue)
+            except BadIssue as exc:
+                report.skip(f"{where}#{key}", str(exc))
             except Exception as exc:  # one bad issue must not stop the file
                 report.fail(f"{where}#{key}", exc)
 
 
 def issue_to_record(issue: dict[str, Any]) -> SourceRecord:
     """Convert one REST API v2 issue object into a source record."""
-    key = issue["key"]
+    key = _text(issue, "key")
     fields = issue.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise BadIssue(f"`fields` must be an object, got {_kind(fields)}")
     users = _user_names(fields)
     comment_field = fields.get("comment") or {}
     comments = [c for c in comment_field.get("comments") or [] if isinstance(c, dict)]
-    parts = [jira_to_markdown(fields.get("description"), users)]
+    parts = [jira_to_markdown(_text(fields, "description"), users)]
     for comment in comments:
         author = _person(comment.get("author")) or "unknown"
         day = (_iso(comment.get("created")) or "")[:10] or "unknown date"
-        body = jira_to_markdown(comment.get("body"), users)
+        body = jira_to_markdown(_text(comment, "body"), users)
         parts.append(f"## Comment by {author} on {day}" + (f"\n\n{body}" if body else ""))
     metadata = _metadata(key, fields, len(comments), comment_field.get("total"))
     return SourceRecord(
         id=f"jira:{key}",
         source="jira",
         uri=browse_url(issue),
-        title=(fields.get("summary") or "").strip() or key,
+        title=_text(fields, "summary").strip() or key,
         text="\n\n".join(part for part in parts if part),
         metadata=metadata,
     )
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind in words: ``a number``, ``a list``, ..."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _text(obj: dict[str, Any], name: str) -> str:
+    """The text field ``name`` of a Jira object ("" when absent).
+
+    Raises:
+        BadIssue: The field holds something else than text (a number, a list, ...).
+    """
+    value = obj.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadIssue(f"field `{name}` must be text, got {_kind(value)}")
+    return value
 
 
 def browse_url(issue: dict[str, Any]) -> str:

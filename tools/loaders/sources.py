@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -83,7 +84,11 @@ def read_input(
     dropped) without NUL bytes and not only whitespace.
     """
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            report.skip(str(path), f"not a regular file ({_file_kind(info.st_mode)})")
+            return None
+        size = info.st_size
         if size == 0:
             report.skip(str(path), "empty file")
             return None
@@ -141,7 +146,8 @@ def _load_all(
             continue
         content = read_input(path, limit, report, binary=kind in BINARY_FORMATS)
         if content is not None:
-            yield from _guard(str(path), load_document(path, root, content, report), report)
+            records = load_document(path, root, content, report, sources.docs_base_url)
+            yield from _guard(str(path), records, report)
 
 
 def _guard(
@@ -182,6 +188,17 @@ def _files(
                 else:
                     report.items_in += 1
                     report.skip(_printable(file), "file name is not valid UTF-8: rename it")
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    kinds = (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((word for test, word in kinds if test(mode)), "a special file")
 
 
 def _utf8_name(path: Path) -> bool:
