@@ -466,6 +466,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunInProgress as exc:
         print(f"not started: {exc}", file=sys.stderr)
         return 3
+    except Exception as exc:  # one line for people; the traceback with --verbose
+        if args.verbose:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (-v shows the traceback)", file=sys.stderr)
+        return 1
 
 
 def train_lora() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_data_dir
 from tools.config import Settings, SourcesSettings, WashSettings
 from tools.report import StageReport, item_lines
 from tools.sample_data import SAMPLE_RAW
@@ -88,3 +89,16 @@ def test_special_files_and_wrong_field_types_are_skipped_in_words(tmp_path: Path
         "pipe.json": "not a regular file (a named pipe)",
         "zero.json": "not a regular file (a character device)",
     }
+
+
+def test_a_mismatched_index_in_chat_is_one_line_not_a_traceback(built_data_dir, tmp_path):
+    data = copy_data_dir(built_data_dir, tmp_path / "data")
+    config = tmp_path / "models.yaml"
+    config.write_text("model_b:\n  model: sentence-transformers/all-mpnet-base-v2\n", "utf-8")
+    command = [str(BIN / "data-alchemy"), "chat", "--data-dir", str(data), "--config", str(config)]
+    proc = subprocess.run(
+        [*command, "-q", "How do I stop the daemon?"], capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    [error] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "IndexMismatchError" in error and "--rebuild" in error and "-v shows" in error
