@@ -102,3 +102,13 @@ def test_a_mismatched_index_in_chat_is_one_line_not_a_traceback(built_data_dir, 
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     [error] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert "IndexMismatchError" in error and "--rebuild" in error and "-v shows" in error
+
+
+def test_a_record_over_the_text_limit_is_skipped_naming_the_setting(tmp_path: Path) -> None:
+    settings = Settings(wash=WashSettings(max_record_chars=5_000))
+    sources = SourcesSettings(docs=[str(SAMPLE_RAW / "docs")])
+    report = run_wash(settings, tmp_path, sources=sources).to_dict()
+    long = [s for s in report["skipped_items"] if "wash.max_record_chars" in s["reason"]]
+    assert long and report["status"] == "ok" and report["out"] > 0
+    assert all(s["item"].startswith("docs:") and "> 5,000" in s["reason"] for s in long)
+    assert report["out"] + len(long) == report["in"]

@@ -125,6 +125,8 @@ class WashSettings(_Strict):
     """Cleaning, chunking and engine settings."""
 
     max_file_bytes: int = Field(5_000_000, ge=1)
+    max_record_chars: int = Field(1_000_000, ge=1)
+    """A record with more text is skipped: it bounds each record's chunks (~1,000 here)."""
     git_diff_bytes: int = Field(0, ge=0)
     """Include each commit's diff up to this many bytes (0: no diffs)."""
     near_duplicate_threshold: float = Field(0.85, gt=0, le=1)

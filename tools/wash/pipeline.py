@@ -173,9 +173,17 @@ def wash(
         record at all (a mistyped path, say) the report is ``failed`` and the previous
         artifacts stay: an empty wash would otherwise empty the corpus and the index.
     """
-    rows = [
-        record.to_dict() for record in load_sources(sources or settings.sources, settings, report)
-    ]
+    limit = settings.wash.max_record_chars
+    rows = []
+    for record in load_sources(sources or settings.sources, settings, report):
+        if len(record.text) > limit:  # its chunks would hold the wash's memory
+            report.skip(
+                record.id,
+                f"text longer than wash.max_record_chars ({len(record.text):,} > {limit:,}): "
+                "split the document or raise the limit",
+            )
+            continue
+        rows.append(record.to_dict())
     return wash_records(rows, settings, data_dir, engine, report)
 
 
