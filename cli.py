@@ -22,6 +22,8 @@ from tools.stages import stage_names
 
 log = logging.getLogger("data_alchemy")
 
+ALIASES = {"schedule-sync": "schedule"}
+"""Subcommand aliases, as help names them."""
 TRAIN_STAGE = "train"
 """The stage of ``data-alchemy train``; ``ingest`` runs the others (``tools.stages``)."""
 DEMO_QUESTION = "How do I start the Appcelerator Daemon and check its status?"
@@ -102,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answer with retrieved facts (cited as [n]) and the adapter's intuition "
         "(labelled when unverified). Threads keep their history.",
     )
+    chat.add_argument("words", nargs="*", metavar="QUESTION", help="the question, as words")
     chat.add_argument("--question", "-q", help="answer this question once and exit")
     chat.add_argument("--thread", help="conversation thread id (default: a new one)")
     chat.add_argument("--top-k", type=int, default=None, help="facts to retrieve")
@@ -121,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--json", action="store_true")
     _common(retrieval)
 
-    serve = sub.add_parser("serve", help="start the REST API (LangServe) and the chat UI")
+    serve = sub.add_parser(
+        "serve",
+        help="start the REST API (LangServe) and the chat UI",
+        description="Serve /chat and /pipeline (invoke, batch, stream, playground), /runs, "
+        "/feedback, /metrics and /healthz on the data dir; --ui adds the Chainlit UI at /ui.",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--certfile", help="TLS certificate (serves HTTPS with --keyfile)")
@@ -131,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     schedule = sub.add_parser(
         "schedule",
+        aliases=["schedule-sync"],
         help="run full cycles once or periodically (alias: schedule-sync)",
         description="full-cycle runs wash, refine, index and train once (only what changed); "
         "schedule repeats it every --interval hours or on a --cron expression.",
@@ -272,6 +281,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     ctx = _context(args)
     ctx.top_k = args.top_k
     ctx.use_lora = False if args.no_lora else None
+    if args.words:
+        args.question = " ".join([args.question or "", *args.words]).strip()
     if args.question is not None:
         try:
             check_question(args.question, ctx.settings.chat.max_question_chars)
@@ -459,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tools.scheduling import RunInProgress
 
     try:
-        return COMMANDS[args.command](args)
+        return COMMANDS[ALIASES.get(args.command, args.command)](args)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

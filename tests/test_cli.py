@@ -79,3 +79,31 @@ def test_config_error_exits_with_a_clear_message(tmp_path):
     )
     assert proc.returncode == 2
     assert "model_b.batch_size (line 2)" in proc.stderr
+
+
+def test_help_names_aliases_that_work_and_every_command_has_a_description():
+    out = subprocess.run(
+        [str(BIN / "data-alchemy"), "schedule-sync", "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "full-cycle" in out.stdout
+    for command in ("ingest", "train", "chat", "serve", "schedule", "demo"):
+        sub = build_parser()._subparsers._group_actions[0].choices[command]
+        assert sub.description, command
+
+
+def test_chat_takes_the_question_as_words_too():
+    args = build_parser().parse_args(["chat", "--json", "How", "do", "I", "stop", "it?"])
+    assert args.words == ["How", "do", "I", "stop", "it?"] and args.question is None
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_an_empty_question_is_one_line_and_exit_2(question, tmp_path):
+    proc = subprocess.run(
+        [str(BIN / "data-alchemy"), "chat", "--data-dir", str(tmp_path / "d"), "-q", question],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "error: the question is empty: send some text"
+    assert not (tmp_path / "d").exists()  # nothing created for a refused question
