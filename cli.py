@@ -289,7 +289,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
         except QuestionError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    ctx.data_path.mkdir(parents=True, exist_ok=True)
+    if problem := _missing_index(ctx):  # a read-only command creates nothing
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     thread = args.thread or uuid.uuid4().hex[:12]
     with SqliteSaver.from_conn_string(str(DataDir(ctx.data_path).checkpoints)) as saver:
         graph = build_chat_graph(checkpointer=saver)
@@ -325,6 +327,17 @@ def chat_payload(result: dict[str, Any], thread: str) -> dict[str, Any]:
     return payload
 
 
+def _missing_index(ctx) -> str | None:
+    """Why a read-only command cannot run on ``ctx``'s data dir (None when it can)."""
+    from tools.index.store import index_exists
+
+    if not ctx.data_path.is_dir():
+        return f"no data dir at {ctx.data_path}: run `data-alchemy ingest` or `make demo` first"
+    if not index_exists(ctx.data_path):
+        return f"no index in {ctx.data_path}: run `data-alchemy ingest` first"
+    return None
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """``data-alchemy eval retrieval``."""
     from tools.index.evaluate import evaluate_retrieval
@@ -332,7 +345,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     ctx = _context(args)
     if not args.questions.is_file():
-        raise SystemExit(f"questions file not found: {args.questions}")
+        print(f"error: questions file not found: {args.questions}", file=sys.stderr)
+        return 2
+    if problem := _missing_index(ctx):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     result = evaluate_retrieval(Retriever(ctx.settings, ctx.data_path), args.questions, k=args.k)
     if args.json:
         print(json.dumps(result))

@@ -48,12 +48,13 @@ from langchain_core.runnables import RunnableBinding, RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langserve import add_routes
 from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.chat import build_chat_graph
 from graph.configuration import Context
 from graph.pipeline import build_pipeline_graph
-from graph.state import PipelineState
+from graph.state import PipelineInput
 from tools import metrics
 from tools.datadir import DataDir
 from tools.feedback import make_row, save_feedback
@@ -70,8 +71,6 @@ ROOT = Path(__file__).resolve().parent
 THREAD_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 RUN_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
 PUBLIC_PATHS = {"/healthz"}
-RUN_OUTPUT_KEYS = frozenset({"run_id", "start", "plan", "reports", "status", "answer"})
-"""Pipeline state keys that a run writes; a ``POST /runs`` body may not set them."""
 SOURCES_REFUSED = "this server ingests only the sources of its models.yaml: drop `sources`"
 
 
@@ -112,13 +111,27 @@ class ServerSettings:
         )
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class ChatOptions(BaseModel):
     """What an API caller may set per chat run (``config.configurable``)."""
 
-    thread_id: str | None = Field(None, pattern=THREAD_ID, description="conversation thread")
-    top_k: int | None = Field(None, ge=1, le=100, description="facts to retrieve")
-    use_lora: bool | None = Field(None, description="ask the LoRA adapter for its intuition")
-    filters: dict[str, Any] | None = Field(None, description='e.g. {"source": "jira"}')
+    # Optional, yet neither {"type": "null"} nor "default": null in the JSON schema: with
+    # either, LangServe's playground shows a blank page or refuses to start.
+    thread_id: str | SkipJsonSchema[None] = Field(
+        None, pattern=THREAD_ID, description="conversation thread", json_schema_extra=_no_default
+    )
+    top_k: int | SkipJsonSchema[None] = Field(
+        None, ge=1, le=100, description="facts to retrieve", json_schema_extra=_no_default
+    )
+    use_lora: bool | SkipJsonSchema[None] = Field(
+        None, description="ask the LoRA adapter", json_schema_extra=_no_default
+    )
+    filters: dict[str, Any] | SkipJsonSchema[None] = Field(
+        None, description='e.g. {"source": "jira"}', json_schema_extra=_no_default
+    )
 
     @field_validator("filters")
     @classmethod
@@ -134,7 +147,7 @@ class ChatOptions(BaseModel):
 class ChatConfig(BaseModel):
     """The config an API caller may send to ``/chat``."""
 
-    configurable: ChatOptions | None = None
+    configurable: ChatOptions | SkipJsonSchema[None] = Field(None, json_schema_extra=_no_default)
 
 
 class PipelineConfig(BaseModel):
@@ -415,6 +428,26 @@ def _pipeline_input_check(item: dict[str, Any]) -> None:
         raise HTTPException(422, SOURCES_REFUSED)
 
 
+def _serve_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the assets the ``fastapi-offline`` package ships, no CDN."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or ServerSettings.from_env()
@@ -441,7 +474,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
         dependencies=[Depends(_readable_body)],
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: blank offline
+        redoc_url=None,
     )
+    _serve_docs(app)
 
     add_routes(
         app,
@@ -477,7 +513,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def start_run(body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
         """Start a pipeline run in a worker thread; poll ``GET /runs/{run_id}``."""
         schema = pipeline_graph.get_input_schema()
-        settable = [k for k in PipelineState.__annotations__ if k not in RUN_OUTPUT_KEYS]
+        settable = [k for k in PipelineInput.__annotations__ if k != "run_id"]
         if unknown := sorted(set(body or {}) - set(settable)):
             raise HTTPException(422, f"unknown keys {unknown}; a run takes {settable}")
         try:

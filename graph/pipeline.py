@@ -18,7 +18,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from graph.configuration import Context
-from graph.state import PipelineState
+from graph.state import PipelineInput, PipelineState
 from nodes import scheduler
 from nodes.stage import stage_node
 from tools.stages import stage_names
@@ -66,7 +66,7 @@ def chat(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
 def build_pipeline_graph(checkpointer: Any = None):
     """Compile the pipeline graph from the stage registry (optionally with a checkpointer)."""
     steps = order()
-    builder = StateGraph(PipelineState, context_schema=Context)
+    builder = StateGraph(PipelineState, input_schema=PipelineInput, context_schema=Context)
     builder.add_node("plan", scheduler.plan)
     for name in stage_names():
         builder.add_node(name, stage_node(name))

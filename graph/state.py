@@ -15,7 +15,15 @@ from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (see NOTES-s
 from tools.records import Citation, Hit
 from tools.stages import stage_names
 
-__all__ = ["ChatInput", "ChatState", "PipelineState", "StageName", "StagePlan", "merge_dicts"]
+__all__ = [
+    "ChatInput",
+    "ChatState",
+    "PipelineInput",
+    "PipelineState",
+    "StageName",
+    "StagePlan",
+    "merge_dicts",
+]
 
 StageName = Literal[stage_names()]
 """A registered stage (``tools.stages``)."""
@@ -35,8 +43,8 @@ class StagePlan(TypedDict):
     """The inputs' hash, when the plan computed it (the stage then does not again)."""
 
 
-class PipelineState(TypedDict):
-    """State of one pipeline run: the request, the plan, and what each stage reported."""
+class PipelineInput(TypedDict):
+    """What a caller asks of one pipeline run (the graph's input schema)."""
 
     stages: NotRequired[list[StageName]]
     """Stages requested (default: all)."""
@@ -44,7 +52,7 @@ class PipelineState(TypedDict):
     """Wash engine."""
     synthesis: NotRequired[bool]
     """Run the refine stage (SFT synthesis) when the request includes it."""
-    max_samples: NotRequired[int | None]
+    max_samples: NotRequired[int]
     """Cap on new LLM calls in refine."""
     sources: NotRequired[dict[str, list[str]]]
     """Source overrides ``{"jira": [...], "git": [...], "docs": [...]}``."""
@@ -57,6 +65,12 @@ class PipelineState(TypedDict):
     question: NotRequired[str]
     """When set, the chat route answers it after the stages."""
     run_id: NotRequired[str]
+    """Given by a caller that tracks the run (the API's ``/runs``), else made by the plan."""
+
+
+class PipelineState(PipelineInput):
+    """State of one pipeline run: the request, the plan, and what each stage reported."""
+
     start: NotRequired[str]
     """When the run began (ISO 8601, UTC), stamped by the plan node."""
     plan: NotRequired[dict[str, StagePlan]]

@@ -7,6 +7,7 @@ import pytest
 from cli import build_parser
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -107,3 +108,22 @@ def test_an_empty_question_is_one_line_and_exit_2(question, tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == "error: the question is empty: send some text"
     assert not (tmp_path / "d").exists()  # nothing created for a refused question
+
+
+@pytest.mark.parametrize("command", [["chat", "-q", "How do I stop it?"], ["eval", "retrieval"]])
+def test_read_only_commands_on_a_missing_data_dir_or_index_say_so_and_create_nothing(
+    command, tmp_path
+):
+    if command[0] == "eval":
+        command = [*command, "--questions", str(ROOT / "data" / "eval" / "aloy_dev.jsonl")]
+    missing, empty = tmp_path / "missing", tmp_path / "empty"
+    empty.mkdir()
+    for data, reason in ((missing, "no data dir at"), (empty, "no index in")):
+        proc = subprocess.run(
+            [str(BIN / "data-alchemy"), *command, "--data-dir", str(data)],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().startswith(f"error: {reason} {data}")
+    assert not missing.exists() and list(empty.iterdir()) == []
