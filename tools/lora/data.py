@@ -83,7 +83,8 @@ class SFTRows:
 
     train: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
     eval: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
-    eval_source: str = "sft_eval.jsonl"
+    eval_source: str = ""
+    """Where the eval rows came from: the eval file's name, or how they were held out."""
 
     @property
     def system_prompt(self) -> str | None:
@@ -215,7 +216,9 @@ def read_splits(data_dir: Path, report: StageReport) -> SFTRows:
     is held out as the eval set, and ``eval_source`` says so.
     """
     paths = DataDir(data_dir)
-    rows = SFTRows(read_sft(paths.sft_train, report), read_sft(paths.sft_eval, report))
+    rows = SFTRows(
+        read_sft(paths.sft_train, report), read_sft(paths.sft_eval, report), paths.sft_eval.name
+    )
     if not rows.eval and len(rows.train) >= 2:
         rows.eval = rows.train[::10]
         rows.train = [row for n, row in enumerate(rows.train) if n % 10]
