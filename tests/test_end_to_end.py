@@ -120,3 +120,33 @@ def test_mistyped_source_path_fails_and_keeps_the_corpus(built_data_dir, tmp_pat
     wash = json.loads(proc.stdout)["reports"]["wash"]
     assert wash["status"] == "failed" and "no record loaded" in wash["reason"]
     assert (data / "cleaned_corpus.jsonl").read_bytes() == before
+
+
+def test_three_turns_keep_the_topic_and_the_third_answer_is_about_the_third_question(
+    built_data_dir,
+):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graph.chat import build_chat_graph
+    from graph.configuration import Context
+
+    graph = build_chat_graph(checkpointer=InMemorySaver())
+    context = Context(data_dir=str(built_data_dir), use_lora=False)
+    config = {"configurable": {"thread_id": "three-turns"}}
+    turns = [
+        graph.invoke({"question": question}, config, context=context)
+        for question in (
+            "What fixed DAEMON-187?",
+            "Which files did that change?",
+            "How do I stop the daemon?",
+        )
+    ]
+    assert turns[0]["citations"][0]["id"] == "DAEMON-187"
+    # the follow-up keeps the user's subject, not the other issues and people the answer named
+    assert turns[1]["standalone_question"] == (
+        "Regarding DAEMON-187, fixed: Which files did that change?"
+    )
+    assert turns[2]["standalone_question"] == "How do I stop the daemon?"
+    third = {c["id"] for c in turns[2]["citations"]}
+    assert "CLI/stop.md" in third and "DAEMON-187" not in third
+    assert len(turns[2]["messages"]) == 6  # the thread kept all three turns

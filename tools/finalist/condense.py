@@ -126,29 +126,40 @@ def refers_back(question: str) -> bool:
 def salient_terms(turns: Sequence[tuple[str, str]]) -> list[str]:
     """What the recent turns were about, most telling first.
 
-    The Jira keys and shas of the turns (latest turn first, so a subject named a few turns
-    back still carries), then the content words of the last user question, then the names
-    (capitalized words) in the last answer. Refusals and unverified parts give nothing.
+    The Jira keys and shas the user named (latest turn first, so a subject named a few
+    turns back still carries), then the content words of the last user question. Only when
+    the user named no key or sha do the answers' keys and shas and the names (capitalized
+    words) of the last answer count: an answer mentions other issues and people in passing,
+    and they are not what the user asks about. Refusals and unverified parts give nothing.
     """
     texts = [(role, _facts_only(text) if role == "assistant" else text) for role, text in turns]
-    latest = [text for _, text in reversed(texts)]
-    found = [k for text in latest for k in KEY.findall(text)]
-    found += [sha for text in latest for sha in _SHA.findall(text)]
-    question = next((text for role, text in reversed(texts) if role == "user"), "")
-    answer = next((text for role, text in reversed(texts) if role == "assistant"), "")
-    words = [w for w in re.findall(r"[\w.-]+", question) if terms(w) and not KEY.match(w)]
-    found += [w.strip(".-") for w in words]
-    found += [
-        name
-        for sentence in sentences(answer)
-        for word in sentence.split()[1:]
-        if (name := _name(word)) and name.lower() not in STOPWORDS
+    asked = [text for role, text in reversed(texts) if role == "user"]
+    answered = [text for role, text in reversed(texts) if role == "assistant"]
+    question = asked[0] if asked else ""
+    words = [
+        w.strip(".-") for w in re.findall(r"[\w.-]+", question) if terms(w) and not KEY.match(w)
     ]
+    if named := _subjects(asked):
+        found = [*named, *words]
+    else:
+        names = [
+            name
+            for sentence in sentences(answered[0] if answered else "")
+            for word in sentence.split()[1:]
+            if (name := _name(word)) and name.lower() not in STOPWORDS
+        ]
+        found = [*_subjects(answered), *words, *names]
     out: list[str] = []
     for term in found:
         if term and term.lower() not in {t.lower() for t in out}:
             out.append(term)
     return out[:MAX_CONTEXT_TERMS]
+
+
+def _subjects(texts: Sequence[str]) -> list[str]:
+    """The Jira keys, then the commit shas, named in ``texts`` (in their order)."""
+    keys = [k for text in texts for k in KEY.findall(text)]
+    return keys + [sha for text in texts for sha in _SHA.findall(text)]
 
 
 def _facts_only(answer: str) -> str:
