@@ -64,6 +64,7 @@ from tools.index.store import (  # noqa: E402
     write_version,
 )
 from tools.jsonl import read_jsonl, write_jsonl  # noqa: E402
+from tools.records import Chunk  # noqa: E402
 
 DEV_SET = ROOT / "data" / "eval" / "aloy_dev.jsonl"
 NOISE = 0.02
@@ -216,22 +217,18 @@ def latency(
             src = all_rows[i % len(all_rows)]
             text = indexed_text(src.get("title") or "", src["text"])
             chunk_id = f"bench:{i}#0"
-            rows.append(
-                ChunkRow(
-                    chunk_id,
-                    f"bench:{i}",
-                    src["source"],
-                    src.get("uri") or "",
-                    src.get("title") or "",
-                    src["text"],
-                    0,
-                    "",
-                    src.get("metadata") or {},
-                    chunk_faiss_id(chunk_id),
-                    str(i),
-                    text,
-                )
+            chunk = Chunk(
+                chunk_id=chunk_id,
+                doc_id=f"bench:{i}",
+                source=src["source"],
+                uri=src.get("uri") or "",
+                title=src.get("title") or "",
+                text=src["text"],
+                position=0,
+                content_hash="",
+                metadata=src.get("metadata") or {},
             )
+            rows.append(ChunkRow(chunk, chunk_faiss_id(chunk_id), str(i), text))
         data_dir = work / f"latency-{n}"
         manifest = {
             "model": settings.model_b.model,

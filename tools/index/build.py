@@ -90,22 +90,18 @@ def load_chunks(path: Path, report: StageReport) -> tuple[list[ChunkRow], str]:
             seen[faiss_id] = chunk_id
             title, text = str(raw.get("title") or ""), raw["text"]
             content = indexed_text(title, text)
-            rows.append(
-                ChunkRow(
-                    chunk_id=chunk_id,
-                    doc_id=raw["doc_id"],
-                    source=raw["source"],
-                    uri=str(raw.get("uri") or ""),
-                    title=title,
-                    text=text,
-                    position=int(raw.get("position") or 0),
-                    content_hash=str(raw.get("content_hash") or stable_hash([title, text])),
-                    metadata=dict(raw.get("metadata") or {}),
-                    faiss_id=faiss_id,
-                    embed_hash=stable_hash(content),
-                    indexed_text=content,
-                )
+            chunk = Chunk(
+                chunk_id=chunk_id,
+                doc_id=raw["doc_id"],
+                source=raw["source"],
+                uri=str(raw.get("uri") or ""),
+                title=title,
+                text=text,
+                position=int(raw.get("position") or 0),
+                content_hash=str(raw.get("content_hash") or stable_hash([title, text])),
+                metadata=dict(raw.get("metadata") or {}),
             )
+            rows.append(ChunkRow(chunk, faiss_id, stable_hash(content), content))
             row_hashes.append(stable_hash(raw))
     return rows, stable_hash(row_hashes)
 
@@ -246,7 +242,7 @@ def _manifest(
 ) -> dict[str, Any]:
     sources: dict[str, int] = {}
     for row in rows:
-        sources[row.source] = sources.get(row.source, 0) + 1
+        sources[row.chunk["source"]] = sources.get(row.chunk["source"], 0) + 1
     return {
         "model": config.model,
         "dimension": dimension,
@@ -257,7 +253,7 @@ def _manifest(
         "input_hash": input_hash,
         "counts": {
             "chunks": len(rows),
-            "docs": len({row.doc_id for row in rows}),
+            "docs": len({row.chunk["doc_id"] for row in rows}),
             "by_source": dict(sorted(sources.items())),
             **counts,
         },
@@ -273,6 +269,6 @@ def _reusable(
     hashes = previous.embed_hashes()
     ids, vectors = previous.all_vectors()
     by_hash = {hashes[int(fid)][1]: n for n, fid in enumerate(ids) if int(fid) in hashes}
-    current = {row.chunk_id for row in rows}
+    current = {row.chunk["chunk_id"] for row in rows}
     removed = sum(1 for chunk_id, _ in hashes.values() if chunk_id not in current)
     return by_hash, vectors, int(previous.manifest["dimension"]), removed

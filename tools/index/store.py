@@ -37,6 +37,7 @@ import numpy as np
 from tools.config import IndexSettings
 from tools.datadir import DataDir
 from tools.jsonl import atomic_open, read_json, write_json
+from tools.records import Chunk
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +62,16 @@ class IndexMismatchError(ValueError):
 
 @dataclass
 class ChunkRow:
-    """One chunk as stored: the ``rag_chunks.jsonl`` fields plus index bookkeeping.
+    """One chunk as stored: the ``rag_chunks.jsonl`` line plus index bookkeeping.
 
     Attributes:
+        chunk: The chunk, its fields checked and defaulted.
         faiss_id: Stable int64 id derived from ``chunk_id``.
         embed_hash: Hash of ``indexed_text``; equal hashes share one vector.
         indexed_text: What was embedded and BM25-tokenized (title and text).
     """
 
-    chunk_id: str
-    doc_id: str
-    source: str
-    uri: str
-    title: str
-    text: str
-    position: int
-    content_hash: str
-    metadata: dict[str, Any]
+    chunk: Chunk
     faiss_id: int
     embed_hash: str
     indexed_text: str = field(repr=False)
@@ -184,12 +178,25 @@ def doc_links(rows: Iterable[ChunkRow]) -> set[tuple[str, str, str]]:
     """Both directions of every ``metadata.links`` edge, as (src, dst, relation)."""
     edges: set[tuple[str, str, str]] = set()
     for row in rows:
-        links = row.metadata.get("links") or []
+        doc_id, links = row.chunk["doc_id"], row.chunk["metadata"].get("links") or []
         for target in links if isinstance(links, list) else []:
-            if isinstance(target, str) and target and target != row.doc_id:
-                edges.add((row.doc_id, target, "links_to"))
-                edges.add((target, row.doc_id, "linked_from"))
+            if isinstance(target, str) and target and target != doc_id:
+                edges.add((doc_id, target, "links_to"))
+                edges.add((target, doc_id, "linked_from"))
     return edges
+
+
+_CHUNK_COLUMNS = (
+    "chunk_id",
+    "doc_id",
+    "source",
+    "uri",
+    "title",
+    "text",
+    "position",
+    "content_hash",
+)
+"""The chunk fields stored as columns of their own, in the table's order."""
 
 
 def _write_sqlite(path: Path, rows: Sequence[ChunkRow]) -> int:
@@ -202,19 +209,12 @@ def _write_sqlite(path: Path, rows: Sequence[ChunkRow]) -> int:
                 (
                     r.faiss_id,
                     n,
-                    r.chunk_id,
-                    r.doc_id,
-                    r.source,
-                    r.uri,
-                    r.title,
-                    r.text,
-                    r.position,
-                    r.content_hash,
+                    *(r.chunk[k] for k in _CHUNK_COLUMNS),
                     r.embed_hash,
-                    json.dumps(r.metadata, ensure_ascii=False, sort_keys=True),
-                    str(r.metadata.get("project") or "") or None,
-                    normalize_date(r.metadata.get("created")),
-                    normalize_date(r.metadata.get("updated")),
+                    json.dumps(r.chunk["metadata"], ensure_ascii=False, sort_keys=True),
+                    str(r.chunk["metadata"].get("project") or "") or None,
+                    normalize_date(r.chunk["metadata"].get("created")),
+                    normalize_date(r.chunk["metadata"].get("updated")),
                 )
                 for n, r in enumerate(rows)
             ),
