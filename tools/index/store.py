@@ -186,16 +186,7 @@ def doc_links(rows: Iterable[ChunkRow]) -> set[tuple[str, str, str]]:
     return edges
 
 
-_CHUNK_COLUMNS = (
-    "chunk_id",
-    "doc_id",
-    "source",
-    "uri",
-    "title",
-    "text",
-    "position",
-    "content_hash",
-)
+_CHUNK_COLUMNS = tuple(name for name in Chunk.__annotations__ if name != "metadata")
 """The chunk fields stored as columns of their own, in the table's order."""
 
 
