@@ -32,7 +32,7 @@ def stage_node(name: str):
         ctx = get_context(runtime, config)
         request = StageRequest.from_mapping(state)
         planned = (state.get("plan") or {}).get(name, {})
-        forced = request.force or bool(stage.forced_by and getattr(request, stage.forced_by))
+        forced = request.force or stage.forced(request)
         try:
             report = run_if_changed(
                 name,

@@ -111,7 +111,7 @@ def make_plan(
             plan[name] = {"run": False, "reason": "synthesis not requested (--synthesis)"}
         elif force:
             plan[name] = {"run": True, "reason": "forced"}
-        elif stage.forced_by and getattr(request, stage.forced_by):
+        elif stage.forced(request):
             plan[name] = {"run": True, "reason": f"{stage.forced_by} requested"}
         elif stage.upstream and plan.get(stage.upstream, {}).get("run"):
             plan[name] = {"run": True, "reason": f"{stage.upstream} runs first; inputs may change"}

@@ -83,6 +83,10 @@ class Stage:
     synthesis: bool = False
     forced_by: str | None = None
 
+    def forced(self, request: StageRequest) -> bool:
+        """Whether ``request`` sets the flag that makes this stage run whatever changed."""
+        return bool(self.forced_by and getattr(request, self.forced_by))
+
 
 REGISTRY: dict[str, Stage] = {}
 """The registered stages, in pipeline order."""
