@@ -375,15 +375,19 @@ async def _json_body(request: Request) -> Any:
     """
     if request.method != "POST":
         return None
+    if hasattr(request.state, "json_body"):  # parsed once per request, by the first reader
+        return request.state.json_body
     raw = await request.body()
     try:
-        return json.loads(raw.decode("utf-8")) if raw else None
+        body = json.loads(raw.decode("utf-8")) if raw else None
     except UnicodeDecodeError:
         raise HTTPException(400, "the request body is not valid UTF-8") from None
     except RecursionError:
         raise HTTPException(400, "the request body's JSON nests too deeply") from None
     except ValueError:
-        return None  # malformed JSON: each route answers it with its own 422
+        body = None  # malformed JSON: each route answers it with its own 422
+    request.state.json_body = body
+    return body
 
 
 async def _readable_body(request: Request) -> None:
@@ -520,8 +524,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             request = schema.model_validate(body or {}).model_dump(exclude_unset=True)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        if request.get("sources"):
-            raise HTTPException(422, SOURCES_REFUSED)
+        _pipeline_input_check(request)
         try:
             run = await run_in_threadpool(runs.start, request)
         except RunInProgress as exc:
