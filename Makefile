@@ -1,5 +1,5 @@
 # The two commands of README.md (demo, test). Both build the environment first when needed.
-.PHONY: setup demo test lint lock lock-check
+.PHONY: setup demo test lint lock lock-check screenshots
 
 setup:
 	@bash scripts/setup.sh
@@ -19,3 +19,7 @@ lock:
 
 lock-check:
 	@bash scripts/lock.sh --check
+
+# the UI test's screenshots of each state, kept in docs/ui/
+screenshots: setup
+	.venv/bin/python -m pytest -q tests/test_chainlit_ui.py --ui-screenshots docs/ui

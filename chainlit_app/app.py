@@ -23,21 +23,28 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from chainlit_app.feedback_layer import FeedbackDataLayer
 from chainlit_app.render import (
     ANSWER_NODE,
+    INTUITION_NODE,
     STEP_TYPES,
+    describe_intuition,
     describe_result,
-    source_names,
-    source_text,
+    marker_names,
+    passage_markdown,
     sources_markdown,
     step_label,
+    welcome_markdown,
 )
 from graph.chat import build_chat_graph
 from graph.configuration import Context
 from tools.datadir import DataDir
+from tools.examples import Overview, corpus_overview
 from tools.metrics import MetricsCallback
 
 log = logging.getLogger("data_alchemy.ui")
 
 STREAM_MODES = ["tasks", "messages", "updates", "custom"]
+PRODUCT = "Data Alchemy"
+ICON = "/public/favicon.svg"
+SIDEBAR_TITLE = "Sources of the last answer"
 
 
 class ChatResources:
@@ -53,6 +60,15 @@ class ChatResources:
         self._graph: Any = None
         self._stack = AsyncExitStack()
         self._lock = asyncio.Lock()
+        self._overview: tuple[float, Overview] | None = None
+
+    def overview(self) -> Overview:
+        """The corpus overview, read again only when the cleaned corpus changed."""
+        path = DataDir(self.context.data_path).cleaned_corpus
+        stamp = path.stat().st_mtime if path.exists() else 0.0
+        if self._overview is None or self._overview[0] != stamp:
+            self._overview = (stamp, corpus_overview(self.context.data_path))
+        return self._overview[1]
 
     async def graph(self) -> Any:
         """The chat graph compiled with an :class:`AsyncSqliteSaver`."""
@@ -83,6 +99,22 @@ def data_layer() -> FeedbackDataLayer:
     return resources.feedback
 
 
+@cl.set_chat_profiles
+async def chat_profiles(_user: cl.User | None = None, _language: str | None = None):
+    """One profile: the welcome (what is indexed) and example questions from the data."""
+    overview = resources.overview()
+    starters = [cl.Starter(label=e.label, message=e.question) for e in overview.examples]
+    return [
+        cl.ChatProfile(
+            name=PRODUCT,
+            markdown_description=welcome_markdown(overview.counts),
+            icon=ICON,
+            default=True,
+            starters=starters,
+        )
+    ]
+
+
 @cl.on_app_startup
 async def open_resources() -> None:
     """Open the checkpointer before the first question."""
@@ -104,6 +136,7 @@ class Turn:
         self.steps: dict[str, cl.Step] = {}
         self.token_source: str | None = None
         self.final: dict[str, Any] = {}
+        self.intuition_step: cl.Step | None = None
 
     async def on_task(self, task: dict[str, Any]) -> None:
         """Open a step when a node starts, close it with a summary when it ends."""
@@ -126,8 +159,17 @@ class Turn:
             step.output = str(task["error"])
         else:
             step.output = describe_result(task["name"], task.get("result"))
+        if task["name"] == INTUITION_NODE:
+            self.intuition_step = step
         step.end = utc_now()
         await step.update()
+
+    async def settle_intuition(self) -> None:
+        """Say in the adapter's step whether the answer used it (its text only then)."""
+        if self.intuition_step is not None and not self.intuition_step.is_error:
+            status = str(self.final.get("intuition_status", ""))
+            self.intuition_step.output = describe_intuition(status, self.final.get("intuition"))
+            await self.intuition_step.update()
 
     async def on_token(self, token: str, source: str) -> None:
         """Stream a token of the answer.
@@ -188,18 +230,27 @@ async def answer(message: cl.Message) -> None:
         ):
             await turn.on_event(mode, chunk)
         citations = turn.final.get("citations") or []
-        names = source_names(citations)
-        reply.content = str(turn.final.get("answer", "")) + sources_markdown(names, citations)
+        facts = {fact["chunk_id"]: fact for fact in turn.final.get("facts") or []}
+        reply.content = str(turn.final.get("answer", "")) + sources_markdown(citations)
         reply.elements = [
-            cl.Text(name=name, content=source_text(cite), display="side")
-            for name, cite in zip(names, citations, strict=True)
+            cl.Text(
+                name=name,
+                content=passage_markdown(cite, facts.get(cite.get("chunk_id", ""))),
+                display="side",
+            )
+            for name, cite in zip(marker_names(citations), citations, strict=True)
         ]
+        await turn.settle_intuition()
     except Exception as exc:
         log.exception("chat turn failed")
         await turn.fail_open_steps(exc)
         error, citations = True, []
         reply.content = f"Sorry, answering failed: {type(exc).__name__}: {exc}"
     await reply.send()
+    # Chainlit's side panel lists every side element of the session; show this answer's only.
+    await cl.ElementSidebar.set_elements(reply.elements or [])
+    if reply.elements:
+        await cl.ElementSidebar.set_title(SIDEBAR_TITLE)
     if run is not None:
         resources.feedback.remember(
             run.id,

@@ -43,3 +43,8 @@ def copy_data_dir(source: Path, target: Path) -> Path:
     ignore = shutil.ignore_patterns("checkpoints.sqlite*", "feedback.jsonl*", "*.lock")
     shutil.copytree(source, target, symlinks=True, ignore=ignore)
     return target
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--ui-screenshots DIR``: keep the UI test's screenshots there (``make screenshots``)."""
+    parser.addoption("--ui-screenshots", type=Path, default=None, help="keep UI screenshots")

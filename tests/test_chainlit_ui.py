@@ -20,51 +20,100 @@ from chainlit.types import Feedback
 
 from chainlit_app.feedback_layer import FeedbackDataLayer
 from chainlit_app.render import (
+    describe_intuition,
     describe_result,
-    source_names,
-    source_text,
+    group_sources,
+    highlight,
+    marker_names,
+    passage_markdown,
     sources_markdown,
     step_label,
+    welcome_markdown,
 )
 from tests.conftest import copy_data_dir
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.test_langgraph_dev import ROOT, LiveProcess, free_port, offline_env
+from tools.examples import corpus_overview, example_questions
 from tools.feedback import read_feedback
 
 CHROMIUM = Path("/usr/bin/chromium")
 QUESTION = "How do I start the Appcelerator Daemon and check its status?"
 FOLLOW_UP = "And how do I stop it?"
-ANSWER = "Start the daemon with `appcd start` and check that it runs with `appcd status` [1]."
+ANSWER = "Start the daemon with `appcd start` [1] and check that it runs with `appcd status` [2]."
 STANDALONE = "How do I stop the Appcelerator Daemon?"
+SHA = "5d7252ddfaac11ec855119a30d4200fd5caa6eaa"
 CITES = [
     {"source": "jira", "id": "DAEMON-1", "title": "Start", "uri": "jira:DAEMON-1", "snippet": "s1"},
-    {"source": "docs", "id": "guide.md", "title": "Guide", "uri": "file:///g.md", "snippet": "s2"},
+    {"source": "git", "id": SHA, "title": "Fix", "uri": "https://git/c", "snippet": "Fix it."},
     {"source": "jira", "id": "DAEMON-1", "title": "Start", "uri": "jira:DAEMON-1", "snippet": "s3"},
 ]
+STEPS = ("Question in context", "Knowledge base search", "Adapter intuition", "Cited answer")
 
 
 # pure parts
 
 
-def test_source_names_are_unique_and_linked_from_the_text() -> None:
-    names = source_names(CITES)
-    assert names == ["DAEMON-1", "guide.md", "DAEMON-1 #2"]
-    text = sources_markdown(names, CITES)
-    assert all(name in text for name in names) and "**[3]**" in text
-    assert sources_markdown([], []) == ""
-    assert "[file:///g.md](file:///g.md)" in source_text(CITES[1])
-    assert "`jira:DAEMON-1`" in source_text(CITES[0]) and "s1" in source_text(CITES[0])
+def test_sources_are_grouped_per_record_and_markers_name_the_passages() -> None:
+    assert marker_names(CITES) == ["[1]", "[2]", "[3]"]
+    assert [g.markers for g in group_sources(CITES)] == [[1, 3], [2]]
+    text = sources_markdown(CITES)
+    assert text.count("DAEMON-1") == 1 and "[1] [3] **DAEMON-1**" in text
+    assert f"**{SHA[:10]}**" in text and SHA not in text
+    assert sources_markdown([]) == ""
 
 
-def test_steps_describe_what_each_node_did() -> None:
-    assert step_label("retrieve") == "Retrieve facts" and step_label("other") == "other"
-    facts = [{"chunk_id": "jira:DAEMON-1#0", "score": 0.5, "title": "Start"}]
-    assert "1 fact(s)" in describe_result("retrieve", {"facts": facts})
-    assert "0.500" in describe_result("retrieve", {"facts": facts})
-    assert describe_result("condense", {"standalone_question": "q"}) == "Standalone question: q"
-    fused = {"citations": CITES, "finalist": "extractive", "used_lora": False}
-    assert "3 source(s)" in describe_result("fuse", fused)
-    assert describe_result("intuition", {"intuition_status": "off"}) == "off"
+def test_a_passage_shows_where_it_comes_from_and_highlights_the_cited_sentence() -> None:
+    fact = {
+        "chunk_id": f"git:repo@{SHA}#0",
+        "doc_id": f"git:repo@{SHA}",
+        "text": "## Heading\nFirst line.\nFix it.\nLast line.",
+        "metadata": {"created": "2018-01-12T10:00:00Z", "author": "Ewan Harris"},
+    }
+    panel = passage_markdown(CITES[1], fact)
+    assert f"Commit **{SHA[:10]}** · 2018-01-12 · Ewan Harris" in panel
+    assert "> **Fix it.**" in panel and "> **Heading**" in panel and "## Heading" not in panel
+    assert "[Open the source](https://git/c)" in panel
+    assert "`jira:DAEMON-1`" in passage_markdown(CITES[0], None)  # no fact: the snippet
+    assert highlight("Run it.  Then\nstop.", "Then stop.") == "> Run it.  **Then\n> stop.**"
+
+
+def test_steps_say_in_plain_words_what_each_agent_did() -> None:
+    assert step_label("retrieve") == "Knowledge base search" and step_label("x") == "x"
+    facts = [
+        {
+            "chunk_id": "jira:DAEMON-1#0",
+            "doc_id": "jira:DAEMON-1",
+            "source": "jira",
+            "score": 0.5,
+            "title": "Start",
+        },
+        {
+            "chunk_id": "jira:DAEMON-1#1",
+            "doc_id": "jira:DAEMON-1",
+            "source": "jira",
+            "score": 0.4,
+            "title": "Start",
+        },
+    ]
+    said = describe_result("retrieve", {"facts": facts})
+    assert "2 passage(s) in 1 record(s)" in said and "DAEMON-1 · Start (score 0.500)" in said
+    assert describe_result("retrieve", {"facts": []}) == "Nothing relevant was found."
+    assert "“q”" in describe_result("condense", {"standalone_question": "q"})
+    assert "2 cited source(s)" in describe_result("fuse", {"citations": CITES, "finalist": "x"})
+    assert "-s-s" not in describe_intuition("dropped", "-s-s-s-s")  # noise is never shown
+    assert "> It runs." in describe_intuition("used", "It runs.")
+
+
+def test_example_questions_and_welcome_come_from_the_corpus(built_data_dir: Path) -> None:
+    overview = corpus_overview(built_data_dir)
+    assert overview.counts["jira"] > 0 and overview.counts["git"] > 0
+    questions = [e.question for e in overview.examples]
+    assert len(questions) == 4 and len(set(questions)) == 4
+    assert questions[0].startswith("What fixed DAEMON-")
+    assert all(len(e.label) <= 48 for e in overview.examples)
+    welcome = welcome_markdown(overview.counts)
+    assert f"{overview.counts['jira']:,} Jira issues" in welcome
+    assert "ingest" in welcome_markdown({}) and example_questions([]) == []
 
 
 def test_feedback_layer_writes_changes_and_retracts(tmp_path: Path) -> None:
@@ -148,14 +197,27 @@ def ask(page, question: str, answers_before: int) -> None:
     page.locator("[class*='negative-feedback-']").nth(answers_before).wait_for(timeout=120_000)
 
 
+def shoot(page, name: str, tmp_path: Path, keep: Path | None) -> Path:
+    """Screenshot the page; also into ``--ui-screenshots`` DIR (docs/ui) when asked."""
+    path = tmp_path / f"{name}.png"
+    page.wait_for_timeout(800)  # let panels finish sliding in
+    page.screenshot(path=str(path))
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / path.name).write_bytes(path.read_bytes())
+    assert path.stat().st_size > 10_000  # a blank page compresses to far less
+    return path
+
+
 @pytest.mark.slow
-def test_ask_see_stream_and_sources_rate_and_follow_up(
-    ui_url: str, data_dir: Path, tmp_path: Path
+def test_welcome_ask_read_sources_rate_and_follow_up(
+    ui_url: str, data_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run scripts/setup.sh (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    keep = request.config.getoption("ui_screenshots")
     frames: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
@@ -167,21 +229,41 @@ def test_ask_see_stream_and_sources_rate_and_follow_up(
         page.goto(ui_url)
         page.wait_for_selector("#chat-input", timeout=60_000)
 
+        # the welcome: the product's name and logo, what it knows, questions from the data
+        welcome = page.locator("#welcome-screen")
+        welcome.wait_for(timeout=30_000)
+        assert page.title() == "Data Alchemy"
+        assert "Jira issues" in welcome.inner_text() and "cites its sources" in welcome.inner_text()
+        starters = page.locator("#starters button")
+        starters.first.wait_for(timeout=30_000)
+        labels = [starters.nth(i).inner_text() for i in range(starters.count())]
+        assert len(labels) == 4 and any(label.startswith("What fixed DAEMON-") for label in labels)
+        assert page.request.get(f"{ui_url}/logo?theme=dark").text().count("Data Alchemy")
+        page.wait_for_function(  # the welcome fades in
+            "() => getComputedStyle(document.querySelector('#welcome-screen')).opacity === '1'"
+        )
+        shoot(page, "1-welcome", tmp_path, keep)
+
         ask(page, QUESTION, answers_before=0)
         # the answer was streamed token by token over the socket
         assert any('"stream_start"' in f for f in frames)
         assert sum('"stream_token"' in f for f in frames) > 3
-        for label in ("Condense question", "Retrieve facts", "LoRA intuition", "Compose answer"):
+        for label in STEPS:
             assert page.locator(f'[id="step-{label}"]').count() == 1
         answer = page.locator(".step").last.inner_text()
         assert answer.count("check that it runs with") == 1  # streamed once, not per stream mode
-        source = page.locator("a.element-link").first
-        name = source.inner_text()
-        source.click()
+        sources = answer.split("Sources", 1)[1].strip().splitlines()
+        assert len(sources) == len(set(sources)) >= 1  # one line per record
+        shoot(page, "2-answer", tmp_path, keep)
+
+        # a [n] marker in the text opens its passage, with the cited sentence highlighted
+        marker = page.locator(".step").last.locator("a.element-link", has_text="[1]").first
+        marker.click()
         side = page.locator("#side-view-content")
-        side.wait_for(timeout=10_000)
-        assert side.inner_text().strip()
-        page.screenshot(path=str(tmp_path / "ui.png"))
+        side.locator("blockquote .font-bold").first.wait_for(timeout=10_000)  # the cited sentence
+        panel = side.inner_text()
+        assert any(kind in panel for kind in ("Jira issue", "Commit", "Document"))
+        shoot(page, "3-source", tmp_path, keep)
 
         page.locator(".positive-feedback-off").first.click()
         page.click("#submit-feedback")
@@ -189,9 +271,15 @@ def test_ask_see_stream_and_sources_rate_and_follow_up(
         rows = wait_rows(data_dir, 1)
         assert rows and rows[0]["question"] == QUESTION and rows[0]["rating"] == "up"
         assert rows[0]["answer"].strip() and not rows[0]["error"]
-        assert name.lower() in {s["id"].lower() for s in rows[0]["sources"]}
 
         ask(page, FOLLOW_UP, answers_before=1)
+        second = page.locator(".step").last
+        assert second.inner_text().count("Sources") == 1
+        # the side panel holds this answer's passages, not the first answer's as well
+        markers = {m.inner_text() for m in second.locator("a.element-link").all()}
+        page.wait_for_timeout(1000)
+        assert side.locator("h3").count() == len(markers) >= 1
+        shoot(page, "4-follow-up", tmp_path, keep)
         page.locator(".negative-feedback-off").last.click()
         page.click("#submit-feedback")
         rows = wait_rows(data_dir, 2)
@@ -199,7 +287,6 @@ def test_ask_see_stream_and_sources_rate_and_follow_up(
 
     assert [r["rating"] for r in rows] == ["up", "down"]
     assert rows[0]["thread_id"] == rows[1]["thread_id"]  # one chat session, one thread
-    assert (tmp_path / "ui.png").stat().st_size > 10_000
     history = thread_messages(data_dir, rows[0]["thread_id"])
     assert [m["content"] for m in history if m["type"] == "human"] == [QUESTION, FOLLOW_UP]
 
