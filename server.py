@@ -5,6 +5,7 @@ Routes:
         schemas) for the chat graph, with thread memory in ``<data_dir>/checkpoints.sqlite``.
         The thread comes from ``config.configurable.thread_id`` or the ``X-Thread-Id`` header;
         an input without one gets a fresh thread.
+    ``GET /threads/{id}``: a thread's turns (404 for a thread never started).
     ``/pipeline/*``: LangServe for the pipeline graph; a run holds the data dir's run lock
         (409 while another run holds it).
     ``POST /runs``, ``GET /runs``, ``GET /runs/{id}``: pipeline runs in a worker thread.
@@ -69,6 +70,7 @@ log = logging.getLogger("data_alchemy.server")
 
 ROOT = Path(__file__).resolve().parent
 THREAD_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+ROLES = {"human": "user", "ai": "assistant"}
 RUN_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
 PUBLIC_PATHS = {"/healthz"}
 SOURCES_REFUSED = "this server ingests only the sources of its models.yaml: drop `sources`"
@@ -543,6 +545,18 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if found is None:
             raise HTTPException(404, f"no run {run_id!r}")
         return found
+
+    @app.get("/threads/{thread_id}", tags=["chat"])
+    async def get_thread(thread_id: str) -> dict[str, Any]:
+        """A conversation's turns, oldest first (questions as stored: redacted)."""
+        if not re.match(THREAD_ID, thread_id):
+            raise HTTPException(422, f"a thread id matches {THREAD_ID}")
+        state = await chat_graph.aget_state({"configurable": {"thread_id": thread_id}})
+        messages = state.values.get("messages") or []
+        if not messages:
+            raise HTTPException(404, f"no thread {thread_id!r}: POST /chat/invoke starts one")
+        turns = [{"role": ROLES.get(m.type, m.type), "content": m.text} for m in messages]
+        return {"thread_id": thread_id, "messages": turns}
 
     @app.post("/feedback", status_code=201, tags=["chat"])
     async def feedback(body: FeedbackIn) -> dict[str, Any]:

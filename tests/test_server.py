@@ -97,6 +97,16 @@ def test_thread_memory_across_two_calls(client: TestClient) -> None:
     assert len(third["messages"]) == 6
 
 
+def test_a_thread_reads_back_and_an_unknown_one_is_a_404(client: TestClient) -> None:
+    invoke(client, "How do I stop the daemon?", thread="readable-1")
+    turns = client.get("/threads/readable-1").json()["messages"]
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[0]["content"] == "How do I stop the daemon?" and turns[1]["content"]
+    missing = client.get("/threads/never-started")
+    assert missing.status_code == 404 and "POST /chat/invoke" in missing.json()["detail"]
+    assert client.get("/threads/bad%20id").status_code == 422
+
+
 def test_batch_gives_each_input_its_own_thread(client: TestClient) -> None:
     body = {"inputs": [{"question": QUESTION}, {"question": "What is appcd?"}]}
     response = client.post("/chat/batch", json=body)
