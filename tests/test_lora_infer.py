@@ -9,10 +9,10 @@ from peft import PeftModel
 from tests.test_lora_train import ALL_LINEAR, smoke_settings, torch_threads, write_sft
 from tools.jsonl import write_json
 from tools.lora import registry, rollback
+from tools.lora.base import BaseModelError, load_base
 from tools.lora.data import collate, encode_prompt, encode_rows, read_splits
 from tools.lora.device import resolve_device
 from tools.lora.infer import get_intuition
-from tools.lora.smoke_base import BaseModelError, load_base
 from tools.lora.train import evaluate, make_lora_model, run_train, train_loop
 from tools.report import StageReport
 
@@ -115,3 +115,4 @@ def test_a_huge_question_is_cut_to_the_context_and_generation_has_a_time_budget(
 
     endless = intuition.complete("Tell me everything.", max_new_tokens=50_000, max_seconds=0.5)
     assert endless.finish_reason in {"length", "eos"} and len(endless.token_ids) < 50_000
+

@@ -99,6 +99,10 @@ class TrainingSettings(_Strict):
     grad_accum: int = Field(1, ge=1)
     max_length: int = Field(256, ge=16)
     seed: int = 42
+    max_steps: int = Field(0, ge=0)
+    """At most this many optimizer steps (0: ``epochs`` decide): a CPU budget for a run."""
+    max_eval_examples: int = Field(0, ge=0)
+    """Evaluate on at most the first this many eval rows (0: all of them)."""
 
 
 class BaseModelSettings(_Strict):
@@ -106,6 +110,11 @@ class BaseModelSettings(_Strict):
 
     base_model: str = "smoke-test:tiny-llama"
     device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 where the CPU (AVX-512 BF16/AMX) or GPU computes it natively, else fp32
+    (fp16 on GPUs without bf16)."""
+    threads: int = Field(0, ge=0)
+    """torch CPU threads for training and inference (0: every core this process may use)."""
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 

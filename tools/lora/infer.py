@@ -19,9 +19,9 @@ from transformers import PreTrainedTokenizerBase
 
 from tools.config import Settings
 from tools.lora import registry
+from tools.lora.base import load_base
 from tools.lora.data import encode_prompt
-from tools.lora.device import DeviceInfo, resolve_device
-from tools.lora.smoke_base import load_base
+from tools.lora.device import DeviceInfo, resolve_device, set_cpu_threads
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,10 @@ class Intuition:
         manifest = registry.read_manifest(data_dir, version)
         if manifest is None:
             raise ValueError(f"adapter version {version!r} is not finished (no manifest)")
-        device = resolve_device(settings.model_c.device)
+        mc = settings.model_c
+        device = resolve_device(mc.device, precision=mc.precision)
+        if device.kind == "cpu":
+            set_cpu_threads(mc.threads)
         base, tokenizer = load_base(manifest["base_model"], settings, data_dir, device)
         model = PeftModel.from_pretrained(base, str(registry.adapters_dir(data_dir) / version))
         model.eval()
