@@ -150,7 +150,10 @@ class ChatSettings(_Strict):
 
     top_k: int = Field(5, ge=1)
     min_score: float = 0.3
-    use_lora: bool = True
+    use_lora: bool | Literal["auto"] = "auto"
+    """Ask the adapter for its intuition: ``true`` whenever the finalist will read it,
+    ``auto`` only for an adapter on a real base that beat that base on the eval set, ``false``
+    never. No mode runs it when retrieval left the finalist nothing to check it against."""
     max_question_chars: int = Field(4000, ge=1)
     """Longer questions are refused (HTTP 413) before any model sees them."""
     intuition_tokens: int = Field(128, ge=1)
