@@ -116,3 +116,10 @@ def test_a_malformed_variable_reference_is_an_error_not_a_value(tmp_path):
     assert "(line 2)" in str(err.value)
     with pytest.raises(ValueError, match="not a variable reference"):
         substitute("prefix ${UNCLOSED", {})
+
+
+def test_chat_use_lora_takes_auto_true_or_false(tmp_path):
+    for text, mode in (("auto", "auto"), ("true", True), ("'false'", False)):
+        assert load_settings(write(tmp_path, f"chat:\n  use_lora: {text}\n")).chat.use_lora == mode
+    with pytest.raises(ConfigError, match=r"chat\.use_lora \(line 2\): .*auto, true or false"):
+        load_settings(write(tmp_path, "chat:\n  use_lora: maybe\n"))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,17 @@ class ChatSettings(_Strict):
     """The adapter's answer is at most this many tokens..."""
     intuition_seconds: float = Field(10.0, gt=0)
     """...and takes at most this long, so one request never holds the model for minutes."""
+
+    @field_validator("use_lora", mode="before")
+    @classmethod
+    def _lora_mode(cls, value: Any) -> bool | str:
+        if isinstance(value, bool):
+            return value
+        modes = {"true": True, "false": False, "auto": "auto"}
+        text = str(value).strip().lower()
+        if text not in modes:
+            raise ValueError(f"use auto, true or false, not {value!r}")
+        return modes[text]
 
 
 class Settings(_Strict):
