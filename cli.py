@@ -318,6 +318,7 @@ def chat_payload(result: dict[str, Any], thread: str) -> dict[str, Any]:
 
     payload = {k: result.get(k) for k in ANSWER_KEYS}
     payload.update(
+        intuition={"text": result.get("intuition"), "status": result.get("intuition_status")},
         question=result.get("question"),
         standalone_question=result.get("standalone_question"),
         facts=[f["chunk_id"] for f in result.get("facts") or []],

@@ -9,7 +9,12 @@ loss each reached.
 
     .venv/bin/python bench/train.py --corpus DIR    # smoke base + a 256-wide random Llama
     .venv/bin/python bench/train.py --corpus DIR --sizes 64x2 --examples 512 --threads 1
+    .venv/bin/python bench/train.py --corpus DIR --base-model smollm2-135m-instruct --examples 64
     .venv/bin/python bench/train.py --data-dir data --base-model TinyLlama/TinyLlama-1.1B-Chat-v1.0
+
+A packaged base (``smollm2-135m-instruct``) is converted once into ``--models-from``'s data
+dir (default ``data``) and reused from there. ``--precision`` is ``model_c.precision``: on a
+CPU with AVX-512 BF16 ``auto`` runs both trainers in bf16 autocast over a bf16 base.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import contextlib
 import ctypes
 import gc
 import json
-import math
 import os
 import resource
 import sys
@@ -32,6 +36,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -47,10 +52,17 @@ from transformers import logging as hf_logging  # noqa: E402
 
 from tests.test_lora_train import jira_pairs  # noqa: E402
 from tools.config import Settings, TrainingSettings  # noqa: E402
+from tools.lora.base import load_base  # noqa: E402
 from tools.lora.data import Example, encode_rows, read_splits  # noqa: E402
 from tools.lora.device import DeviceInfo, resolve_device  # noqa: E402
-from tools.lora.smoke_base import build_smoke_base, load_base  # noqa: E402
-from tools.lora.train import WARMUP_FRACTION, evaluate, make_lora_model, train_loop  # noqa: E402
+from tools.lora.smoke_base import build_smoke_base  # noqa: E402
+from tools.lora.train import (  # noqa: E402
+    WARMUP_FRACTION,
+    evaluate,
+    make_lora_model,
+    planned_steps,
+    train_loop,
+)
 from tools.report import StageReport  # noqa: E402
 
 
@@ -149,20 +161,23 @@ def hf_trainer_run(
         trainer.train()
 
 
-def bench_one(base_model: str, settings: Settings, data_dir: Path, device: DeviceInfo) -> dict:
+def bench_one(
+    base_model: str, settings: Settings, data_dir: Path, models_from: Path, device: DeviceInfo
+) -> dict:
     """Both trainers on one base model; returns the figures."""
     training = settings.model_c.training
-    _, tokenizer = load_base(base_model, settings, data_dir, device)
+    started = time.perf_counter()
+    _, tokenizer = load_base(base_model, settings, models_from, device)
+    load_seconds = time.perf_counter() - started
     rows = read_splits(data_dir, StageReport(stage="train"))
     train = encode_rows(tokenizer, rows.train, training.max_length)
     evals = encode_rows(tokenizer, rows.eval, training.max_length)
     tokens = round(sum(len(e.input_ids) for e in train) * training.epochs)
-    steps = math.ceil(math.ceil(len(train) / training.batch_size) / training.grad_accum)
-    total_steps = max(1, math.ceil(training.epochs * steps))
+    total_steps = planned_steps(len(train), training)
     pad = tokenizer.pad_token_id
 
     def fresh_model() -> torch.nn.Module:
-        base, _ = load_base(base_model, settings, data_dir, device)
+        base, _ = load_base(base_model, settings, models_from, device)
         return make_lora_model(base, settings.model_c.lora, training.seed)
 
     # first-call costs (kernels, allocator, imports) land outside the timings
@@ -184,6 +199,7 @@ def bench_one(base_model: str, settings: Settings, data_dir: Path, device: Devic
     del plain
     return {
         "base_model": base_model,
+        "first_load_s": round(load_seconds, 2),
         "parameters": params,
         "train_examples": len(train),
         "tokens": tokens,
@@ -214,6 +230,10 @@ def main() -> None:
     parser.add_argument("--grad-accum", type=int, default=1)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument(
+        "--models-from", type=Path, default=ROOT / "data", help="data dir caching bases"
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_corpus_argument(parser, required=False)
@@ -223,7 +243,7 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, precision=args.precision)
     settings = Settings()
     settings.model_c.training = TrainingSettings(
         epochs=args.epochs,
@@ -249,7 +269,7 @@ def main() -> None:
                 hidden, layers = (int(x) for x in size.split("x"))
                 folder = work / f"random-llama-{hidden}x{layers}"
                 bases.append(str(build_smoke_base(folder, hidden_size=hidden, num_layers=layers)))
-        runs = [bench_one(base, settings, data_dir, device) for base in bases]
+        runs = [bench_one(base, settings, data_dir, args.models_from, device) for base in bases]
     summary = {
         "device": device.to_dict(),
         "threads": torch.get_num_threads(),
@@ -266,6 +286,7 @@ def main() -> None:
     print(header)
     for run in runs:
         name = Path(run["base_model"]).name[:28]
+        print(f"{name:<28} first load {run['first_load_s']:.1f} s")
         for key in ("ours", "hf_trainer"):
             r = run[key]
             print(

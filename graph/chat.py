@@ -1,13 +1,15 @@
-"""The chat graph: condense -> (retrieve ∥ intuition) -> fuse.
+"""The chat graph: condense -> retrieve -> intuition -> fuse.
 
-Retrieval (Agent C) and the adapter's intuition (Agent B) run in parallel branches; the
-finalist (Agent D) joins them. ``graph`` has no checkpointer (``langgraph dev`` supplies its
-own); the CLI, API and UI compile one with :func:`build_chat_graph` and a SQLite saver.
+Retrieval (Agent C) runs first and the adapter's intuition (Agent B) after it, so that the
+adapter is never asked when the finalist (Agent D) would drop its answer (no relevant
+fact): retrieval takes milliseconds, a generation seconds. ``graph`` has no checkpointer
+(``langgraph dev`` supplies its own); the CLI, API and UI compile one with
+:func:`build_chat_graph` and a SQLite saver.
 
 The node modules load their heavy libraries when a node first needs them (so a pipeline run
-with nothing to do never loads torch), but the tools of the two parallel branches are
-imported here, with the graph: transformers' lazy imports are not thread-safe, and two
-branches importing at once raised ImportError.
+with nothing to do never loads torch), but the tools of the chat nodes are imported here,
+with the graph: transformers' lazy imports are not thread-safe, and two threads (a
+server's requests) importing at once raised ImportError.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-# The tools of both parallel branches, imported before the branches run (see above).
+# The tools of the chat nodes, imported before any request runs them (see above).
 import tools.index.search
 import tools.lora.infer  # noqa: F401
 from graph.configuration import Context
@@ -33,8 +35,8 @@ def build_chat_graph(checkpointer: Any = None):
     builder.add_node("fuse", finalist.fuse)
     builder.add_edge(START, "condense")
     builder.add_edge("condense", "retrieve")
-    builder.add_edge("condense", "intuition")
-    builder.add_edge(["retrieve", "intuition"], "fuse")
+    builder.add_edge("retrieve", "intuition")
+    builder.add_edge("intuition", "fuse")
     builder.add_edge("fuse", END)
     return builder.compile(checkpointer=checkpointer, name="chat")
 

@@ -55,8 +55,11 @@ def fuse(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) ->
         ctx.settings,
         stream_callback=emit,
     )
+    answer = {key: result[key] for key in ANSWER_KEYS}
+    if state.get("intuition") is None and state.get("intuition_status"):
+        answer["intuition_status"] = state["intuition_status"]  # why it was not asked
     return {
-        **{key: result[key] for key in ANSWER_KEYS},
+        **answer,
         "messages": [AIMessage(content=result["answer"])],
         "timings": {"fuse": time.perf_counter() - start},
     }

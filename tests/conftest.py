@@ -13,6 +13,9 @@ pytest_plugins = ["tests.fakes.openai_server"]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite trains and asks adapters many times: on the smoke-test base (milliseconds), not
+# on the demo's SmolLM2 (tests/test_lora_smollm2.py covers that base).
+os.environ.setdefault("LORA_BASE_MODEL", "smoke-test:tiny-llama")
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "corpus"
@@ -28,8 +31,8 @@ def corpus_dir() -> Path:
 def built_data_dir(tmp_path_factory) -> Path:
     """A data dir where ``data-alchemy demo`` ran the whole cycle on ``data/raw``.
 
-    Wash, offline refine, index and a smoke-test adapter, then one cited answer. Tests that
-    read it must not change it; copy it first.
+    Wash, offline refine, index and a smoke-test adapter (``LORA_BASE_MODEL`` above), then
+    one cited answer. Tests that read it must not change it; copy it first.
     """
     from cli import main
 

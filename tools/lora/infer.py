@@ -19,9 +19,9 @@ from transformers import PreTrainedTokenizerBase
 
 from tools.config import Settings
 from tools.lora import registry
+from tools.lora.base import is_smoke_base, load_base
 from tools.lora.data import encode_prompt
-from tools.lora.device import DeviceInfo, resolve_device
-from tools.lora.smoke_base import load_base
+from tools.lora.device import DeviceInfo, resolve_device, set_cpu_threads
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,10 @@ class Intuition:
         manifest = registry.read_manifest(data_dir, version)
         if manifest is None:
             raise ValueError(f"adapter version {version!r} is not finished (no manifest)")
-        device = resolve_device(settings.model_c.device)
+        mc = settings.model_c
+        device = resolve_device(mc.device, precision=mc.precision)
+        if device.kind == "cpu":
+            set_cpu_threads(mc.threads)
         base, tokenizer = load_base(manifest["base_model"], settings, data_dir, device)
         model = PeftModel.from_pretrained(base, str(registry.adapters_dir(data_dir) / version))
         model.eval()
@@ -151,6 +154,31 @@ class Intuition:
     ) -> str:
         """The answer text only (see :meth:`complete`)."""
         return self.complete(question, max_new_tokens, temperature, stop, max_seconds).text
+
+
+def skip_reason(use_lora: bool | str, data_dir: Path) -> str | None:
+    """Why the current adapter is not worth asking under ``chat.use_lora``, or None.
+
+    Read from the adapter's manifest, so a skipped adapter is never loaded: ``false`` never
+    asks; ``true`` asks any promoted adapter; ``auto`` only one trained on a real base
+    whose eval loss beat that base's (the smoke-test base's answers are noise).
+    """
+    if use_lora is False:
+        return "off"
+    version = registry.current_version(data_dir)
+    if version is None:
+        return "no adapter"
+    if use_lora is True:
+        return None
+    manifest = registry.read_manifest(data_dir, version) or {}
+    if is_smoke_base(manifest.get("base_model", "")):
+        return f"skipped: adapter {version} is on the smoke-test base"
+    metrics = manifest.get("metrics") or {}
+    before = (metrics.get("before") or {}).get("eval_loss")
+    after = (metrics.get("after") or {}).get("eval_loss")
+    if before is None or after is None or not after < before:
+        return f"skipped: adapter {version} did not beat its base on the eval set"
+    return None
 
 
 _cache: dict[Path, Intuition] = {}

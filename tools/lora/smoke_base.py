@@ -1,37 +1,24 @@
-"""The LoRA base model: any Hugging Face causal LM, or the offline smoke-test base.
+"""The offline smoke-test base: a tiny random Llama that exercises training and inference.
 
 ``model_c.base_model: smoke-test:tiny-llama`` asks for a tiny, randomly initialised
 Llama-architecture model (2 layers, hidden size 64) with a byte-level BPE tokenizer trained
 offline on a fixed text. It is built deterministically from a fixed seed into
-``<data_dir>/models/`` the first time it is needed, so tests and the offline demo run with
-no download. It knows nothing: it exists to exercise the training and inference code.
-Any other value is a Hugging Face id or a local path; one that cannot be loaded raises
-:class:`BaseModelError`, never falls back to the smoke-test base.
+``<data_dir>/models/`` the first time it is needed, so tests run with no download. It
+knows nothing: its answers are noise.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LlamaConfig,
-    LlamaForCausalLM,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    PreTrainedTokenizerFast,
-)
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from tools.config import Settings
 from tools.datadir import DataDir
-from tools.lora.data import FALLBACK_CHAT_TEMPLATE, ensure_pad_token
-from tools.lora.device import DeviceInfo
+from tools.lora.data import FALLBACK_CHAT_TEMPLATE
+from tools.lora.folder import save_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +56,9 @@ Check the value before you use it, and return an error with a clear message.
 """
 
 
-class BaseModelError(RuntimeError):
-    """The configured base model could not be loaded."""
-
-
-def base_identity(base_model: str) -> str:
-    """What identifies the base in data hashes and manifests (the smoke base's revision too)."""
-    return f"{SMOKE_BASE_ID}@r{SMOKE_REVISION}" if base_model == SMOKE_BASE_ID else base_model
+def smoke_identity() -> str:
+    """The smoke base's name with its revision (data hashes and manifests record it)."""
+    return f"{SMOKE_BASE_ID}@r{SMOKE_REVISION}"
 
 
 def smoke_base_dir(data_dir: Path) -> Path:
@@ -136,58 +119,13 @@ def build_smoke_base(
         model = LlamaForCausalLM(config)
     finally:
         torch.random.set_rng_state(generator_state)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        tmp.chmod(0o755)
-        tmp.rename(target)
-    except OSError:
-        if not (target / "config.json").is_file():
-            raise
-        log.info("smoke-test base already built by another process at %s", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return save_model_folder(model, tokenizer, target)
 
 
-def _locate(base_model: str, settings: Settings, data_dir: Path) -> str:
-    """The smoke base's folder (built on first use), a local folder, or a hub id."""
-    if base_model == SMOKE_BASE_ID:
-        folder = smoke_base_dir(data_dir)
-        if not (folder / "config.json").is_file():
-            log.info("building the smoke-test base model in %s", folder)
-            build_smoke_base(folder)
-        return str(folder)
-    local = settings.resolve_path(base_model)
-    return str(local) if local.exists() else base_model
-
-
-def load_base(
-    base_model: str, settings: Settings, data_dir: Path, device: DeviceInfo
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load the base model (frozen, on ``device``) and its tokenizer with a distinct pad.
-
-    Args:
-        base_model: ``smoke-test:tiny-llama``, a Hugging Face id or a local path.
-        settings: For resolving relative paths against the config file.
-        data_dir: Where the smoke-test base is cached.
-        device: Device and weight dtype.
-
-    Raises:
-        BaseModelError: The model or tokenizer cannot be loaded.
-    """
-    where = _locate(base_model, settings, data_dir)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(where)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=device.dtype)
-    except (OSError, ValueError, KeyError) as exc:
-        raise BaseModelError(
-            f"cannot load base model {base_model!r} (model_c.base_model): {exc}"
-        ) from exc
-    if ensure_pad_token(tokenizer):
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    model.requires_grad_(False)
-    return model.to(device.device), tokenizer
+def smoke_base(data_dir: Path) -> Path:
+    """The smoke base's folder under ``data_dir``, built on first use."""
+    folder = smoke_base_dir(data_dir)
+    if not (folder / "config.json").is_file():
+        log.info("building the smoke-test base model in %s", folder)
+        build_smoke_base(folder)
+    return folder

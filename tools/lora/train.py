@@ -41,6 +41,7 @@ from transformers import (
 from tools.config import LoraSettings, Settings, TrainingSettings
 from tools.jsonl import read_json, write_json
 from tools.lora import registry
+from tools.lora.base import BaseModelError, base_identity, load_base
 from tools.lora.data import (
     IGNORE_INDEX,
     Example,
@@ -51,8 +52,7 @@ from tools.lora.data import (
     encode_rows,
     read_splits,
 )
-from tools.lora.device import DeviceInfo, resolve_device
-from tools.lora.smoke_base import BaseModelError, base_identity, load_base
+from tools.lora.device import DeviceInfo, resolve_device, set_cpu_threads
 from tools.progress import progress
 from tools.report import StageReport
 
@@ -108,20 +108,34 @@ def make_lora_model(base: PreTrainedModel, lora: LoraSettings, seed: int) -> Pef
 def _loss_sum(
     model: torch.nn.Module, batch: dict[str, torch.Tensor], device: DeviceInfo
 ) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over answer tokens, and how many there were."""
+    """Summed cross-entropy over answer tokens, and how many there were.
+
+    The decoder runs on every token, but the output head only on the positions that
+    predict an answer token: prompt positions never get their (vocabulary-wide) logits,
+    which for a 49k-token vocabulary cost as much as the rest of the model.
+    """
     batch = {name: tensor.to(device.device) for name, tensor in batch.items()}
+    causal_lm = model.get_base_model() if isinstance(model, PeftModel) else model
+    labels = batch["labels"][:, 1:]
+    keep = labels != IGNORE_INDEX
     with torch.autocast(
         device_type=device.device.type,
         dtype=device.autocast or torch.float32,
         enabled=device.autocast is not None,
     ):
-        logits = model(
+        hidden = causal_lm.get_decoder()(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-        ).logits
-    labels = batch["labels"][:, 1:]
-    keep = labels != IGNORE_INDEX
-    loss = F.cross_entropy(logits[:, :-1][keep].float(), labels[keep], reduction="sum")
+        ).last_hidden_state
+        logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep])
+    loss = F.cross_entropy(logits.float(), labels[keep], reduction="sum")
     return loss, int(keep.sum())
+
+
+def planned_steps(examples: int, training: TrainingSettings) -> int:
+    """Optimizer steps of a run on ``examples`` examples (``max_steps`` caps them)."""
+    per_epoch = math.ceil(math.ceil(examples / training.batch_size) / training.grad_accum)
+    total = max(1, math.ceil(training.epochs * per_epoch))
+    return min(total, training.max_steps) if training.max_steps else total
 
 
 @torch.no_grad()
@@ -208,7 +222,7 @@ def train_loop(
     """
     batches_per_epoch = math.ceil(len(examples) / training.batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / training.grad_accum)
-    total = max(1, math.ceil(training.epochs * steps_per_epoch))
+    total = planned_steps(len(examples), training)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=training.learning_rate, weight_decay=0.0)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total * WARMUP_FRACTION), total)
@@ -342,6 +356,7 @@ def _manifest(
             "tokens_processed": loop.tokens,
             "seconds": round(loop.seconds, 3),
             "tokens_per_second": round(loop.tokens_per_second, 1),
+            "threads": torch.get_num_threads(),
             "loss_curve": [round(x, 5) for x in loop.losses],
         },
     }
@@ -357,7 +372,8 @@ def _train_version(
     training = job.settings.model_c.training
     model, tokenizer = job.model, job.tokenizer
     train = encode_rows(tokenizer, job.rows.train, training.max_length)
-    evals = encode_rows(tokenizer, job.rows.eval, training.max_length)
+    eval_rows = job.rows.eval[: training.max_eval_examples or None]
+    evals = encode_rows(tokenizer, eval_rows, training.max_length)
     pad = tokenizer.pad_token_id
     run_state = read_json(job.folder / registry.RUN_STATE)
     if run_state is None:
@@ -368,8 +384,7 @@ def _train_version(
         }
         write_json(job.folder / registry.RUN_STATE, run_state)
     before = run_state["before"]["eval_loss"]
-    steps = math.ceil(math.ceil(len(train) / training.batch_size) / training.grad_accum)
-    every = checkpoint_every or max(1, math.ceil(training.epochs * steps) // 10)
+    every = checkpoint_every or max(1, planned_steps(len(train), training) // 10)
     loop = train_loop(
         model,
         train,
@@ -465,7 +480,9 @@ def run_train(
             )
             return report.finish("skipped")
         try:
-            device = resolve_device(mc.device, force_cpu)
+            device = resolve_device(mc.device, force_cpu, mc.precision)
+            if device.kind == "cpu":
+                set_cpu_threads(mc.threads)
             base, tokenizer = load_base(mc.base_model, settings, data_dir, device)
             model = make_lora_model(base, mc.lora, mc.training.seed)
         except (BaseModelError, ValueError) as exc:
