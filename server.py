@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -454,6 +455,16 @@ def _serve_docs(app: FastAPI) -> None:
         )
 
 
+def _stop_generation() -> None:
+    """End the adapter's running generations at their next token, so shutdown is prompt.
+
+    Nothing to stop when no chat has loaded the adapter (its module is not even imported).
+    """
+    infer = sys.modules.get("tools.lora.infer")
+    if infer is not None:
+        infer.stop_all()
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or ServerSettings.from_env()
@@ -471,6 +482,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                _stop_generation()
                 chat_graph.checkpointer = None
 
     app = FastAPI(

@@ -78,6 +78,8 @@ def describe_intuition(status: str, text: str | None) -> str:
         "dropped": "The adapter's answer was not used: it did not agree with the facts.",
         "none": "The adapter gave no answer.",
     }
+    if status.startswith("skipped: "):
+        return f"Not asked: {status.removeprefix('skipped: ')}."
     return reasons.get(status, f"Adapter: {status}.")
 
 

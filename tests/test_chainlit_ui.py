@@ -102,6 +102,8 @@ def test_steps_say_in_plain_words_what_each_agent_did() -> None:
     assert "2 cited source(s)" in describe_result("fuse", {"citations": CITES, "finalist": "x"})
     assert "-s-s" not in describe_intuition("dropped", "-s-s-s-s")  # noise is never shown
     assert "> It runs." in describe_intuition("used", "It runs.")
+    said = describe_intuition("skipped: adapter v1 is on the smoke-test base", None)
+    assert said == "Not asked: adapter v1 is on the smoke-test base."
 
 
 def test_example_questions_and_welcome_come_from_the_corpus(built_data_dir: Path) -> None:

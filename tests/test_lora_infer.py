@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from peft import PeftModel
@@ -12,7 +14,7 @@ from tools.lora import registry, rollback
 from tools.lora.base import BaseModelError, load_base
 from tools.lora.data import collate, encode_prompt, encode_rows, read_splits
 from tools.lora.device import resolve_device
-from tools.lora.infer import get_intuition
+from tools.lora.infer import get_intuition, stop_all
 from tools.lora.train import evaluate, make_lora_model, run_train, train_loop
 from tools.report import StageReport
 
@@ -115,6 +117,25 @@ def test_a_huge_question_is_cut_to_the_context_and_generation_has_a_time_budget(
 
     endless = intuition.complete("Tell me everything.", max_new_tokens=50_000, max_seconds=0.5)
     assert endless.finish_reason in {"length", "eos"} and len(endless.token_ids) < 50_000
+
+
+def test_shutdown_ends_a_running_generation_at_its_next_token(corpus_dir, tmp_path):
+    write_sft(corpus_dir, tmp_path, 4, 0)
+    assert run_train(smoke_settings(epochs=1), tmp_path).status == "ok"
+    intuition = get_intuition(smoke_settings(epochs=1), tmp_path)
+    done: list = []
+    worker = threading.Thread(
+        target=lambda: done.append(
+            intuition.complete("Tell me everything.", 50_000, 0.0, None, 120)
+        )
+    )
+    worker.start()
+    stop_all()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and done[0].finish_reason in {"stopped", "eos"}
+    after = intuition.complete("And more?", max_new_tokens=500)
+    assert after.finish_reason == "stopped" and len(after.token_ids) <= 1
+    assert get_intuition(smoke_settings(epochs=1), tmp_path) is not intuition  # unloaded
 
 
 def test_intuition_is_asked_only_when_worth_it(corpus_dir, tmp_path):

@@ -362,6 +362,20 @@ def test_cli_serves_https_given_a_certificate(data_dir: Path, tmp_path: Path) ->
         server.stop()
 
 
+def test_shutdown_ends_the_adapters_generation_and_unloads_it(data_dir: Path) -> None:
+    from tools.config import load_settings
+    from tools.lora.infer import get_intuition
+
+    settings = ServerSettings(data_dir=data_dir)
+    with TestClient(create_app(settings)) as test_client:
+        answer = invoke(test_client, "How do I stop the daemon?", use_lora=True)
+        assert answer["intuition_status"] != "off"
+        loaded = get_intuition(load_settings(None), data_dir)
+        assert loaded is not None and loaded.complete("x", 4).finish_reason != "stopped"
+    assert loaded.complete("x", 4).finish_reason == "stopped"  # SIGTERM mid-generation too
+    assert get_intuition(load_settings(None), data_dir) is not loaded
+
+
 def test_settings_from_environment(tmp_path: Path) -> None:
     env = {
         "DATA_ALCHEMY_DATA_DIR": str(tmp_path),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
 from tools.config import Settings
 from tools.lora import registry
@@ -33,7 +33,8 @@ class Completion:
     Attributes:
         text: The answer, without EOS and cut before the first stop string.
         token_ids: The generated token ids (EOS included when it was generated).
-        finish_reason: ``eos``, ``stop`` (a stop string) or ``length`` (max_new_tokens).
+        finish_reason: ``eos``, ``stop`` (a stop string), ``length`` (max_new_tokens or the
+            time budget) or ``stopped`` (:meth:`Intuition.stop`, at shutdown).
     """
 
     text: str
@@ -60,6 +61,11 @@ class Intuition:
         # One generation at a time per model: concurrent calls (a server's thread pool)
         # each fan out over torch's intra-op threads and oversubscribe the cores.
         self._generating = threading.Lock()
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """End a running generation at its next token, and any later one at once (shutdown)."""
+        self._stopping.set()
 
     @classmethod
     def load(cls, settings: Settings, data_dir: Path, version: str) -> Intuition:
@@ -116,7 +122,8 @@ class Intuition:
         """Answer ``question``; greedy when ``temperature`` is 0, sampled otherwise.
 
         The question is cut to fit the model's context; generation stops after
-        ``max_new_tokens`` or ``max_seconds`` (finish reason ``length`` either way).
+        ``max_new_tokens`` or ``max_seconds`` (finish reason ``length`` either way), or at
+        the next token once :meth:`stop` was called (``stopped``).
         """
         question = self.clip(question, max_new_tokens)
         prompt = torch.tensor([encode_prompt(self.tokenizer, self.messages(question))])
@@ -134,6 +141,7 @@ class Intuition:
                 tokenizer=self.tokenizer if stop else None,
                 do_sample=temperature > 0,
                 max_time=max_seconds,
+                stopping_criteria=StoppingCriteriaList([_EventStop(self._stopping)]),
                 **sampling,
             )
         new = output[0, prompt.shape[1] :].tolist()
@@ -142,6 +150,8 @@ class Intuition:
         cut = min((text.find(s) for s in stop or [] if s in text), default=-1)
         if cut >= 0:
             return Completion(text[:cut].strip(), new, "stop")
+        if self._stopping.is_set():
+            return Completion(text.strip(), new, "stopped")
         return Completion(text.strip(), new, "eos" if ended else "length")
 
     def generate(
@@ -154,6 +164,16 @@ class Intuition:
     ) -> str:
         """The answer text only (see :meth:`complete`)."""
         return self.complete(question, max_new_tokens, temperature, stop, max_seconds).text
+
+
+class _EventStop(StoppingCriteria):
+    """Stops generation once ``event`` is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs):
+        return torch.full((input_ids.shape[0],), self.event.is_set(), device=input_ids.device)
 
 
 def skip_reason(use_lora: bool | str, data_dir: Path) -> str | None:
@@ -204,3 +224,11 @@ def get_intuition(settings: Settings, data_dir: Path) -> Intuition | None:
             _cache.pop(key, None)
             _cache[key] = Intuition.load(settings, key, version)
         return _cache[key]
+
+
+def stop_all() -> None:
+    """Stop every loaded model's generation and unload it (a server shutting down: SIGTERM)."""
+    with _lock:
+        for model in _cache.values():
+            model.stop()
+        _cache.clear()
