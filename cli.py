@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from tools.console import setup_console
-from tools.datadir import DataDir
 from tools.stages import stage_names
 
 log = logging.getLogger("data_alchemy")
@@ -273,9 +272,8 @@ def ask(graph, question: str, thread: str, ctx, stream: bool) -> dict[str, Any]:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """``data-alchemy chat``: a REPL, or one answer with ``--question``."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     from graph.chat import build_chat_graph
+    from tools.checkpoints import open_checkpointer
     from tools.questions import QuestionError, check_question
 
     ctx = _context(args)
@@ -293,7 +291,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     thread = args.thread or uuid.uuid4().hex[:12]
-    with SqliteSaver.from_conn_string(str(DataDir(ctx.data_path).checkpoints)) as saver:
+    with open_checkpointer(ctx.settings.store, ctx.data_path) as saver:
         graph = build_chat_graph(checkpointer=saver)
         if args.question is not None:
             result = ask(graph, args.question, thread, ctx, stream=not args.json)

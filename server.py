@@ -2,13 +2,15 @@
 
 Routes:
     ``/chat/*``: LangServe (invoke, batch, stream, stream_events, stream_log, playground,
-        schemas) for the chat graph, with thread memory in ``<data_dir>/checkpoints.sqlite``.
+        schemas) for the chat graph, with thread memory in the config's ``store``
+        (``<data_dir>/checkpoints.sqlite`` by default, or PostgreSQL, shared by every worker).
         The thread comes from ``config.configurable.thread_id`` or the ``X-Thread-Id`` header;
         an input without one gets a fresh thread.
     ``GET /threads/{id}``: a thread's turns (404 for a thread never started).
     ``/pipeline/*``: LangServe for the pipeline graph; a run holds the data dir's run lock
         (409 while another run holds it).
-    ``POST /runs``, ``GET /runs``, ``GET /runs/{id}``: pipeline runs in a worker thread.
+    ``POST /runs``, ``GET /runs?limit=&before=``, ``GET /runs/{id}``: pipeline runs in a
+        worker thread, recorded in the store's run log (``runs.jsonl`` or PostgreSQL).
     ``POST /feedback``: a 👍/👎 rating of an answer (written to ``feedback.jsonl``).
     ``/healthz`` (never behind the API key), ``/metrics`` (Prometheus).
     ``/ui``: the Chainlit app, when ``DATA_ALCHEMY_UI=1``.
@@ -40,13 +42,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from langchain_core.runnables import RunnableBinding, RunnableConfig
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langserve import add_routes
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -57,19 +58,24 @@ from graph.configuration import Context
 from graph.pipeline import build_pipeline_graph
 from graph.state import PipelineInput
 from tools import metrics
-from tools.datadir import DataDir
+from tools.checkpoints import describe as describe_store
+from tools.checkpoints import open_async_checkpointer
+from tools.config import StoreSettings
 from tools.feedback import make_row, save_feedback
 from tools.files import now_iso
 from tools.index.search import FILTER_KEYS
 from tools.index.store import normalize_date
 from tools.questions import QuestionError, check_question
-from tools.runs import read_runs
+from tools.runs import append_run, run_key, run_log
 from tools.scheduling import RunInProgress, run_lock
 
 log = logging.getLogger("data_alchemy.server")
 
 ROOT = Path(__file__).resolve().parent
 THREAD_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+RUN_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
 ROLES = {"human": "user", "ai": "assistant"}
 RUN_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
 PUBLIC_PATHS = {"/healthz"}
@@ -221,13 +227,30 @@ class PipelineRun:
     error: str | None = None
 
 
-class RunManager:
-    """Pipeline runs in worker threads, one at a time per data dir (the run lock)."""
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """A run log record as the API shows a run (its errors joined into ``error``)."""
+    if "error" in record:
+        return record
+    errors = record.get("errors") or {}
+    names = {f.name for f in fields(PipelineRun)}
+    error = "; ".join(f"{k}: {v}" for k, v in errors.items()) or None
+    return {**{k: v for k, v in record.items() if k in names}, "error": error}
 
-    def __init__(self, graph: Any, settings: ServerSettings) -> None:
+
+class RunManager:
+    """Pipeline runs in worker threads, one at a time per data dir (the run lock).
+
+    Only runs in flight are held in memory; a finished run is read from the run log of the
+    store (``runs.jsonl``, or the PostgreSQL table every worker shares, which also gets each
+    run as it starts).
+    """
+
+    def __init__(self, graph: Any, settings: ServerSettings, store: StoreSettings) -> None:
         self._graph = graph
         self._settings = settings
-        self._runs: dict[str, PipelineRun] = {}
+        self._store = store
+        self._log = run_log(store, settings.data_dir)
+        self._live: dict[str, PipelineRun] = {}
         self._guard = threading.Lock()
 
     def start(self, request: dict[str, Any]) -> PipelineRun:
@@ -238,6 +261,8 @@ class RunManager:
         """
         run = PipelineRun(run_id=uuid.uuid4().hex[:12], request=request)
         decided = threading.Event()
+        with self._guard:
+            self._live[run.run_id] = run
         worker = threading.Thread(
             target=self._work, args=(run, decided), name=f"run-{run.run_id}", daemon=True
         )
@@ -245,14 +270,14 @@ class RunManager:
         decided.wait()
         if run.status == "rejected":
             raise RunInProgress(run.error or "another run is in progress")
-        with self._guard:
-            self._runs[run.run_id] = run
         return run
 
     def _work(self, run: PipelineRun, decided: threading.Event) -> None:
         try:
             with run_lock(self._settings.data_dir):
                 run.status = "running"
+                if self._log.shared:
+                    self._log.put(asdict(run))
                 decided.set()
                 state = self._graph.invoke(
                     {**run.request, "run_id": run.run_id},
@@ -267,29 +292,42 @@ class RunManager:
             log.exception("pipeline run %s raised", run.run_id)
             metrics.record_error("run")
             run.status, run.error = "error", f"{type(exc).__name__}: {exc}"
-        finally:
             run.end = now_iso()
+            append_run(self._settings.data_dir, asdict(run), self._store)
+        finally:
+            run.end = run.end or now_iso()
             decided.set()
+            with self._guard:
+                self._live.pop(run.run_id, None)
 
     def get(self, run_id: str) -> dict[str, Any] | None:
-        """A run started here, else the matching line of ``runs.jsonl`` (None when unknown)."""
+        """A run in flight here, else its record in the run log (None when unknown)."""
         with self._guard:
-            run = self._runs.get(run_id)
+            run = self._live.get(run_id)
         if run is not None:
             return asdict(run)
-        for row in reversed(read_runs(self._settings.data_dir)):
-            if row.get("run_id") == run_id:
-                errors = row.get("errors") or {}
-                error = "; ".join(f"{k}: {v}" for k, v in errors.items()) or None
-                names = {f.name for f in fields(PipelineRun)}
-                return {**{k: v for k, v in row.items() if k in names}, "error": error}
-        return None
+        record = self._log.get(run_id)
+        return None if record is None else _public(record)
 
-    def list(self) -> list[dict[str, Any]]:
-        """Runs started by this process, newest first."""
+    def page(self, limit: int, before: str | None = None) -> list[dict[str, Any]]:
+        """Newest first: at most ``limit`` runs, older than run ``before`` when given.
+
+        Raises:
+            KeyError: ``before`` names no run.
+        """
+        older_than = None
+        if before is not None:
+            anchor = self.get(before)
+            if anchor is None:
+                raise KeyError(before)
+            older_than = run_key(anchor)
         with self._guard:
-            runs = list(self._runs.values())
-        return [asdict(r) for r in sorted(runs, key=lambda r: r.start, reverse=True)]
+            live = [asdict(run) for run in self._live.values()]
+        logged = [_public(r) for r in self._log.page(limit, older_than)]
+        merged = {r["run_id"]: r for r in logged} | {
+            r["run_id"]: r for r in live if older_than is None or run_key(r) < older_than
+        }
+        return sorted(merged.values(), key=run_key, reverse=True)[:limit]
 
 
 class FeedbackIn(BaseModel):
@@ -457,17 +495,18 @@ def _serve_docs(app: FastAPI) -> None:
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or ServerSettings.from_env()
+    store = settings.context.settings.store
     chat_graph = build_chat_graph()
     pipeline_graph = build_pipeline_graph()
-    runs = RunManager(pipeline_graph, settings)
+    runs = RunManager(pipeline_graph, settings, store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path = str(DataDir(settings.data_dir).checkpoints)
-        async with AsyncSqliteSaver.from_conn_string(path) as saver:
+        async with open_async_checkpointer(store, settings.data_dir) as saver:
             chat_graph.checkpointer = saver
-            log.info("API on data dir %s (thread memory in %s)", settings.data_dir, path)
+            where = describe_store(store, settings.data_dir)
+            log.info("API on data dir %s (threads and runs in %s)", settings.data_dir, where)
             try:
                 yield
             finally:
@@ -534,9 +573,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return {"run_id": run.run_id, "status": run.status, "url": f"/runs/{run.run_id}"}
 
     @app.get("/runs", tags=["pipeline"])
-    async def list_runs() -> list[dict[str, Any]]:
-        """Runs started by this server, newest first."""
-        return runs.list()
+    async def list_runs(
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        before: Annotated[str | None, Query(pattern=RUN_ID)] = None,
+    ) -> list[dict[str, Any]]:
+        """Pipeline runs, newest first, a page at a time: ``before`` is the last run_id seen."""
+        try:
+            return await run_in_threadpool(runs.page, limit, before)
+        except KeyError:
+            raise HTTPException(404, f"no run {before!r} to page from") from None
 
     @app.get("/runs/{run_id}", tags=["pipeline"])
     async def get_run(run_id: str) -> dict[str, Any]:
