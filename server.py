@@ -6,7 +6,9 @@ Routes:
         (``<data_dir>/checkpoints.sqlite`` by default, or PostgreSQL, shared by every worker).
         The thread comes from ``config.configurable.thread_id`` or the ``X-Thread-Id`` header;
         an input without one gets a fresh thread.
-    ``GET /threads/{id}``: a thread's turns (404 for a thread never started).
+    ``GET /threads/{id}``: a thread's turns (404 for a thread never started). With an API
+        key, a thread belongs to the caller who started it (``X-User-Id``, else the key):
+        others get 404 on reading or continuing it.
     ``/pipeline/*``: LangServe for the pipeline graph; a run holds the data dir's run lock
         (409 while another run holds it).
     ``POST /runs``, ``GET /runs?limit=&before=``, ``GET /runs/{id}``: pipeline runs in a
@@ -28,6 +30,7 @@ generation) in its thread pool and the event loop stays free.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -49,6 +52,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from langchain_core.runnables import RunnableBinding, RunnableConfig
 from langserve import add_routes
+from langserve.api_handler import PerRequestConfigModifier
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -74,6 +78,9 @@ log = logging.getLogger("data_alchemy.server")
 ROOT = Path(__file__).resolve().parent
 THREAD_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 RUN_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+USER_ID = r"^[A-Za-z0-9_.@:\-]{1,128}$"
+OWNER = "owner"
+"""The checkpoint metadata key (from ``configurable``) naming who started a thread."""
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 ROLES = {"human": "user", "ai": "assistant"}
@@ -108,6 +115,17 @@ class ServerSettings:
             max_body_bytes=int(env.get("DATA_ALCHEMY_MAX_BODY_BYTES") or 1 << 20),
             mount_ui=env.get("DATA_ALCHEMY_UI", "") in {"1", "true", "yes"},
         )
+
+    def to_env(self) -> dict[str, str]:
+        """The ``DATA_ALCHEMY_*`` variables :meth:`from_env` reads back (for worker processes)."""
+        return {
+            "DATA_ALCHEMY_DATA_DIR": str(self.data_dir),
+            "DATA_ALCHEMY_CONFIG": self.config_file,
+            "DATA_ALCHEMY_API_KEY": self.api_key,
+            "DATA_ALCHEMY_CORS_ORIGINS": ",".join(self.cors_origins),
+            "DATA_ALCHEMY_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "DATA_ALCHEMY_UI": "1" if self.mount_ui else "",
+        }
 
     @property
     def context(self) -> Context:
@@ -202,15 +220,55 @@ def serve_graph(graph: Any, settings: ServerSettings, name: str, threads: bool) 
     )
 
 
-def thread_from_header(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """LangServe ``per_req_config_modifier``: ``X-Thread-Id`` when the body names no thread."""
-    header = request.headers.get("x-thread-id")
-    configurable = dict(config.get("configurable") or {})
-    if header and not configurable.get("thread_id"):
-        if not re.match(THREAD_ID, header):
-            raise HTTPException(422, f"X-Thread-Id must match {THREAD_ID}")
-        configurable["thread_id"] = header
-    return {**config, "configurable": configurable}
+def caller_id(request: Request, api_key: str) -> str | None:
+    """Who owns the threads a request starts: ``X-User-Id``, else a hash of the API key.
+
+    None when the server has no key: threads are then open to every caller.
+
+    Raises:
+        HTTPException: 422 for a malformed ``X-User-Id``.
+    """
+    if not api_key:
+        return None
+    if user := request.headers.get("x-user-id"):
+        if not re.match(USER_ID, user):
+            raise HTTPException(422, f"X-User-Id must match {USER_ID}")
+        return f"user:{user}"
+    given = request.headers.get("x-api-key", "")
+    return "key:" + hashlib.sha256(given.encode()).hexdigest()[:16]
+
+
+def _unknown_thread(thread_id: str) -> HTTPException:
+    """The answer for a thread never started or owned by someone else (the same: no leak)."""
+    return HTTPException(404, f"no thread {thread_id!r}: POST /chat/invoke starts one")
+
+
+def _thread_config(settings: ServerSettings, chat_graph: Any) -> PerRequestConfigModifier:
+    """LangServe's ``per_req_config_modifier`` for chat: the thread and its owner.
+
+    The thread id comes from the body's config or the ``X-Thread-Id`` header. With an API
+    key, the caller (:func:`caller_id`) goes into ``configurable.owner``, which LangGraph
+    keeps in each checkpoint's metadata; a thread another caller started is a 404.
+    """
+
+    async def modify(config: dict[str, Any], request: Request) -> dict[str, Any]:
+        header = request.headers.get("x-thread-id")
+        configurable = dict(config.get("configurable") or {})
+        if header and not configurable.get("thread_id"):
+            if not re.match(THREAD_ID, header):
+                raise HTTPException(422, f"X-Thread-Id must match {THREAD_ID}")
+            configurable["thread_id"] = header
+        if owner := caller_id(request, settings.api_key):
+            configurable[OWNER] = owner
+            if thread := configurable.get("thread_id"):
+                found = await chat_graph.checkpointer.aget_tuple(
+                    {"configurable": {"thread_id": thread}}
+                )
+                if found and found.metadata.get(OWNER, owner) != owner:
+                    raise _unknown_thread(thread)
+        return {**config, "configurable": configurable}
+
+    return modify
 
 
 @dataclass
@@ -528,7 +586,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app,
         serve_graph(chat_graph, settings, "chat", threads=True),
         path="/chat",
-        per_req_config_modifier=thread_from_header,
+        per_req_config_modifier=_thread_config(settings, chat_graph),
         dependencies=[Depends(_input_guard(_chat_input_check(settings)))],
     )
     add_routes(
@@ -592,14 +650,18 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return found
 
     @app.get("/threads/{thread_id}", tags=["chat"])
-    async def get_thread(thread_id: str) -> dict[str, Any]:
-        """A conversation's turns, oldest first (questions as stored: redacted)."""
+    async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
+        """A conversation's turns, oldest first (questions as stored: redacted).
+
+        With an API key, only the caller who started the thread may read it.
+        """
         if not re.match(THREAD_ID, thread_id):
             raise HTTPException(422, f"a thread id matches {THREAD_ID}")
+        owner = caller_id(request, settings.api_key)
         state = await chat_graph.aget_state({"configurable": {"thread_id": thread_id}})
         messages = state.values.get("messages") or []
-        if not messages:
-            raise HTTPException(404, f"no thread {thread_id!r}: POST /chat/invoke starts one")
+        if not messages or (owner and (state.metadata or {}).get(OWNER, owner) != owner):
+            raise _unknown_thread(thread_id)
         turns = [{"role": ROLES.get(m.type, m.type), "content": m.text} for m in messages]
         return {"thread_id": thread_id, "messages": turns}
 
@@ -620,7 +682,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-API-Key", "X-Thread-Id"],
+            allow_headers=["Content-Type", "X-API-Key", "X-Thread-Id", "X-User-Id"],
         )
     return app
 

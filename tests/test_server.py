@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -363,14 +365,69 @@ def test_auth_on_every_route_but_health(settings: ServerSettings) -> None:
         assert c.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
 
 
-def test_ui_mounted_in_the_same_process_behind_the_key(
-    settings: ServerSettings, monkeypatch
+def test_threads_belong_to_who_started_them(settings: ServerSettings) -> None:
+    key = {"X-API-Key": "s3cret"}
+    ann, bob = {**key, "X-User-Id": "ann"}, {**key, "X-User-Id": "bob"}
+    ask = {"input": {"question": FOLLOW_UP}}
+    with TestClient(create_app(replace(settings, api_key="s3cret"))) as c:
+        started = c.post("/chat/invoke", json=ask, headers={**ann, "X-Thread-Id": "ann-1"})
+        assert started.status_code == 200, started.text
+        assert len(c.get("/threads/ann-1", headers=ann).json()["messages"]) == 2
+        in_body = {**ask, "config": {"configurable": {"thread_id": "ann-1"}}}
+        batch = {"inputs": [ask["input"]], "config": [{"configurable": {"thread_id": "ann-1"}}]}
+        for other in (bob, key):  # another user, or the key without a user
+            assert c.get("/threads/ann-1", headers=other).status_code == 404
+            header = c.post("/chat/invoke", json=ask, headers={**other, "X-Thread-Id": "ann-1"})
+            assert header.status_code == 404 and "no thread 'ann-1'" in header.json()["detail"]
+            assert c.post("/chat/invoke", json=in_body, headers=other).status_code == 404
+            assert c.post("/chat/batch", json=batch, headers=other).status_code == 404
+        assert c.get("/threads/ann-1", headers={**key, "X-User-Id": "a b"}).status_code == 422
+        later = c.post("/chat/invoke", json=in_body, headers=ann)
+        assert len(later.json()["output"]["messages"]) == 4
+        mine = c.post("/chat/invoke", json=ask, headers={**bob, "X-Thread-Id": "bob-1"})
+        assert mine.status_code == 200 and c.get("/threads/bob-1", headers=bob).status_code == 200
+
+
+def test_cli_workers_share_threads_through_postgres(
+    built_data_dir: Path, tmp_path: Path, postgres
 ) -> None:
+    """``serve --workers 2``: two processes, and a thread continues whichever one answers."""
+    url = postgres.database(f"workers_{uuid.uuid4().hex[:8]}")
+    config = write_config(tmp_path / "models.yaml", store={"database_url": url})
+    data_dir = copy_data_dir(built_data_dir, tmp_path / "data")
+    port = free_port()
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--config", str(config)]
+    server = LiveProcess(
+        [str(Path(sys.executable).with_name("data-alchemy")), *args, "--workers", "2"],
+        offline_env(),
+    )
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240)
+        for n in range(4):  # a fresh connection each time: the kernel picks the worker
+            body = {"input": {"question": QUESTION if n == 0 else FOLLOW_UP}}
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/chat/invoke",
+                json=body,
+                headers={"X-Thread-Id": "workers-1"},
+                timeout=120,
+            )
+            assert response.status_code == 200, response.text
+            assert len(response.json()["output"]["messages"]) == 2 * (n + 1)
+        assert len(re.findall(r"Started server process \[\d+\]", server.output)) == 2
+    finally:
+        server.stop()
+
+
+def test_ui_mounted_in_the_same_process_behind_the_key(
+    built_data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Once per process, not per store: Chainlit keeps one app per process."""
     # mounting sets process-wide variables for the Chainlit app; restore them afterwards
     for name in ("DATA_ALCHEMY_DATA_DIR", "CHAINLIT_APP_ROOT", "CHAINLIT_ROOT_PATH"):
         monkeypatch.setenv(name, "")  # records the prior value, so teardown removes ours
         monkeypatch.delenv(name)
-    app = create_app(replace(settings, mount_ui=True, api_key="k"))
+    data_dir = copy_data_dir(built_data_dir, tmp_path / "data")
+    app = create_app(ServerSettings(data_dir=data_dir, mount_ui=True, api_key="k"))
     key = {"X-API-Key": "k"}
     with TestClient(app) as c:
         assert c.get("/ui/").status_code == 401
