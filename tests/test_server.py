@@ -365,6 +365,16 @@ def test_auth_on_every_route_but_health(settings: ServerSettings) -> None:
         assert c.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
 
 
+def test_cli_chat_and_the_api_share_a_thread(client: TestClient, settings: ServerSettings) -> None:
+    from cli import main
+
+    args = ["chat", "--question", QUESTION, "--thread", "cli-1", "--json"]
+    args += ["--data-dir", str(settings.data_dir)]
+    assert main([*args, "--config", settings.config_file] if settings.config_file else args) == 0
+    assert len(client.get("/threads/cli-1").json()["messages"]) == 2
+    assert len(invoke(client, FOLLOW_UP, thread="cli-1")["messages"]) == 4
+
+
 def test_threads_belong_to_who_started_them(settings: ServerSettings) -> None:
     key = {"X-API-Key": "s3cret"}
     ann, bob = {**key, "X-User-Id": "ann"}, {**key, "X-User-Id": "bob"}
