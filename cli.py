@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from tools.console import setup_console
-from tools.datadir import DataDir
 from tools.stages import stage_names
 
 log = logging.getLogger("data_alchemy")
@@ -135,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--certfile", help="TLS certificate (serves HTTPS with --keyfile)")
     serve.add_argument("--keyfile", help="TLS private key")
     serve.add_argument("--ui", action="store_true", help="also serve the Chainlit UI at /ui")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (share threads and runs through the config's store)",
+    )
     _common(serve)
 
     schedule = sub.add_parser(
@@ -273,9 +278,8 @@ def ask(graph, question: str, thread: str, ctx, stream: bool) -> dict[str, Any]:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """``data-alchemy chat``: a REPL, or one answer with ``--question``."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     from graph.chat import build_chat_graph
+    from tools.checkpoints import open_checkpointer
     from tools.questions import QuestionError, check_question
 
     ctx = _context(args)
@@ -293,7 +297,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     thread = args.thread or uuid.uuid4().hex[:12]
-    with SqliteSaver.from_conn_string(str(DataDir(ctx.data_path).checkpoints)) as saver:
+    with open_checkpointer(ctx.settings.store, ctx.data_path) as saver:
         graph = build_chat_graph(checkpointer=saver)
         if args.question is not None:
             result = ask(graph, args.question, thread, ctx, stream=not args.json)
@@ -366,25 +370,47 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """``data-alchemy serve``: uvicorn on the FastAPI app of ``server.py``."""
+    """``data-alchemy serve``: uvicorn workers, each building the app of ``server.py``.
+
+    The settings reach each worker process through its environment (``server:create_app``
+    reads them there), so one worker or many serve the same deployment.
+    """
     from dataclasses import replace
 
     import uvicorn
 
-    from server import ServerSettings, create_app
+    from server import ServerSettings
+    from tools.datadir import DataDir
 
+    if args.workers < 1:
+        print("error: --workers needs a number of processes of at least 1", file=sys.stderr)
+        return 2
     ctx = _context(args)
     deployment = ServerSettings.from_env()  # key, CORS, body limit: the deployment's
     settings = replace(
         deployment,
         data_dir=ctx.data_path,
-        config_file=ctx.config_file,
+        config_file=str(Path(ctx.config_path).resolve()),
         mount_ui=args.ui or deployment.mount_ui,
     )
+    os.environ.update(settings.to_env())
+    if args.workers > 1 and not ctx.settings.store.database_url:
+        log.info(
+            "%d workers share threads through the one SQLite file %s (one machine only; "
+            "set store.database_url for PostgreSQL)",
+            args.workers,
+            DataDir(ctx.data_path).checkpoints,
+        )
     scheme = "https" if args.certfile else "http"
-    print(f"serving on {scheme}://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
+    print(
+        f"serving on {scheme}://{args.host}:{args.port} with {args.workers} worker(s) "
+        "(docs at /docs)",
+        file=sys.stderr,
+    )
     uvicorn.run(
-        create_app(settings),
+        "server:create_app",
+        factory=True,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         ssl_certfile=args.certfile,

@@ -2,13 +2,17 @@
 
 Routes:
     ``/chat/*``: LangServe (invoke, batch, stream, stream_events, stream_log, playground,
-        schemas) for the chat graph, with thread memory in ``<data_dir>/checkpoints.sqlite``.
+        schemas) for the chat graph, with thread memory in the config's ``store``
+        (``<data_dir>/checkpoints.sqlite`` by default, or PostgreSQL, shared by every worker).
         The thread comes from ``config.configurable.thread_id`` or the ``X-Thread-Id`` header;
         an input without one gets a fresh thread.
-    ``GET /threads/{id}``: a thread's turns (404 for a thread never started).
+    ``GET /threads/{id}``: a thread's turns (404 for a thread never started). With an API
+        key, a thread belongs to the caller who started it (``X-User-Id``, else the key):
+        others get 404 on reading or continuing it.
     ``/pipeline/*``: LangServe for the pipeline graph; a run holds the data dir's run lock
         (409 while another run holds it).
-    ``POST /runs``, ``GET /runs``, ``GET /runs/{id}``: pipeline runs in a worker thread.
+    ``POST /runs``, ``GET /runs?limit=&before=``, ``GET /runs/{id}``: pipeline runs in a
+        worker thread, recorded in the store's run log (``runs.jsonl`` or PostgreSQL).
     ``POST /feedback``: a 👍/👎 rating of an answer (written to ``feedback.jsonl``).
     ``/healthz`` (never behind the API key), ``/metrics`` (Prometheus).
     ``/ui``: the Chainlit app, when ``DATA_ALCHEMY_UI=1``.
@@ -26,6 +30,7 @@ generation) in its thread pool and the event loop stays free.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -41,14 +46,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from langchain_core.runnables import RunnableBinding, RunnableConfig
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langserve import add_routes
+from langserve.api_handler import PerRequestConfigModifier
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,19 +63,27 @@ from graph.configuration import Context
 from graph.pipeline import build_pipeline_graph
 from graph.state import PipelineInput
 from tools import metrics
-from tools.datadir import DataDir
+from tools.checkpoints import describe as describe_store
+from tools.checkpoints import open_async_checkpointer
+from tools.config import StoreSettings
 from tools.feedback import make_row, save_feedback
 from tools.files import now_iso
 from tools.index.search import FILTER_KEYS
 from tools.index.store import normalize_date
 from tools.questions import QuestionError, check_question
-from tools.runs import read_runs
+from tools.runs import append_run, run_key, run_log
 from tools.scheduling import RunInProgress, run_lock
 
 log = logging.getLogger("data_alchemy.server")
 
 ROOT = Path(__file__).resolve().parent
 THREAD_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+RUN_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+USER_ID = r"^[A-Za-z0-9_.@:\-]{1,128}$"
+OWNER = "owner"
+"""The checkpoint metadata key (from ``configurable``) naming who started a thread."""
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
 ROLES = {"human": "user", "ai": "assistant"}
 RUN_ENDPOINTS = {"invoke", "batch", "stream", "stream_log", "stream_events"}
 PUBLIC_PATHS = {"/healthz"}
@@ -103,6 +116,17 @@ class ServerSettings:
             max_body_bytes=int(env.get("DATA_ALCHEMY_MAX_BODY_BYTES") or 1 << 20),
             mount_ui=env.get("DATA_ALCHEMY_UI", "") in {"1", "true", "yes"},
         )
+
+    def to_env(self) -> dict[str, str]:
+        """The ``DATA_ALCHEMY_*`` variables :meth:`from_env` reads back (for worker processes)."""
+        return {
+            "DATA_ALCHEMY_DATA_DIR": str(self.data_dir),
+            "DATA_ALCHEMY_CONFIG": self.config_file,
+            "DATA_ALCHEMY_API_KEY": self.api_key,
+            "DATA_ALCHEMY_CORS_ORIGINS": ",".join(self.cors_origins),
+            "DATA_ALCHEMY_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "DATA_ALCHEMY_UI": "1" if self.mount_ui else "",
+        }
 
     @property
     def context(self) -> Context:
@@ -197,15 +221,55 @@ def serve_graph(graph: Any, settings: ServerSettings, name: str, threads: bool) 
     )
 
 
-def thread_from_header(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """LangServe ``per_req_config_modifier``: ``X-Thread-Id`` when the body names no thread."""
-    header = request.headers.get("x-thread-id")
-    configurable = dict(config.get("configurable") or {})
-    if header and not configurable.get("thread_id"):
-        if not re.match(THREAD_ID, header):
-            raise HTTPException(422, f"X-Thread-Id must match {THREAD_ID}")
-        configurable["thread_id"] = header
-    return {**config, "configurable": configurable}
+def caller_id(request: Request, api_key: str) -> str | None:
+    """Who owns the threads a request starts: ``X-User-Id``, else a hash of the API key.
+
+    None when the server has no key: threads are then open to every caller.
+
+    Raises:
+        HTTPException: 422 for a malformed ``X-User-Id``.
+    """
+    if not api_key:
+        return None
+    if user := request.headers.get("x-user-id"):
+        if not re.match(USER_ID, user):
+            raise HTTPException(422, f"X-User-Id must match {USER_ID}")
+        return f"user:{user}"
+    given = request.headers.get("x-api-key", "")
+    return "key:" + hashlib.sha256(given.encode()).hexdigest()[:16]
+
+
+def _unknown_thread(thread_id: str) -> HTTPException:
+    """The answer for a thread never started or owned by someone else (the same: no leak)."""
+    return HTTPException(404, f"no thread {thread_id!r}: POST /chat/invoke starts one")
+
+
+def _thread_config(settings: ServerSettings, chat_graph: Any) -> PerRequestConfigModifier:
+    """LangServe's ``per_req_config_modifier`` for chat: the thread and its owner.
+
+    The thread id comes from the body's config or the ``X-Thread-Id`` header. With an API
+    key, the caller (:func:`caller_id`) goes into ``configurable.owner``, which LangGraph
+    keeps in each checkpoint's metadata; a thread another caller started is a 404.
+    """
+
+    async def modify(config: dict[str, Any], request: Request) -> dict[str, Any]:
+        header = request.headers.get("x-thread-id")
+        configurable = dict(config.get("configurable") or {})
+        if header and not configurable.get("thread_id"):
+            if not re.match(THREAD_ID, header):
+                raise HTTPException(422, f"X-Thread-Id must match {THREAD_ID}")
+            configurable["thread_id"] = header
+        if owner := caller_id(request, settings.api_key):
+            configurable[OWNER] = owner
+            if thread := configurable.get("thread_id"):
+                found = await chat_graph.checkpointer.aget_tuple(
+                    {"configurable": {"thread_id": thread}}
+                )
+                if found and found.metadata.get(OWNER, owner) != owner:
+                    raise _unknown_thread(thread)
+        return {**config, "configurable": configurable}
+
+    return modify
 
 
 @dataclass
@@ -222,13 +286,30 @@ class PipelineRun:
     error: str | None = None
 
 
-class RunManager:
-    """Pipeline runs in worker threads, one at a time per data dir (the run lock)."""
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """A run log record as the API shows a run (its errors joined into ``error``)."""
+    if "error" in record:
+        return record
+    errors = record.get("errors") or {}
+    names = {f.name for f in fields(PipelineRun)}
+    error = "; ".join(f"{k}: {v}" for k, v in errors.items()) or None
+    return {**{k: v for k, v in record.items() if k in names}, "error": error}
 
-    def __init__(self, graph: Any, settings: ServerSettings) -> None:
+
+class RunManager:
+    """Pipeline runs in worker threads, one at a time per data dir (the run lock).
+
+    Only runs in flight are held in memory; a finished run is read from the run log of the
+    store (``runs.jsonl``, or the PostgreSQL table every worker shares, which also gets each
+    run as it starts).
+    """
+
+    def __init__(self, graph: Any, settings: ServerSettings, store: StoreSettings) -> None:
         self._graph = graph
         self._settings = settings
-        self._runs: dict[str, PipelineRun] = {}
+        self._store = store
+        self._log = run_log(store, settings.data_dir)
+        self._live: dict[str, PipelineRun] = {}
         self._guard = threading.Lock()
 
     def start(self, request: dict[str, Any]) -> PipelineRun:
@@ -239,6 +320,8 @@ class RunManager:
         """
         run = PipelineRun(run_id=uuid.uuid4().hex[:12], request=request)
         decided = threading.Event()
+        with self._guard:
+            self._live[run.run_id] = run
         worker = threading.Thread(
             target=self._work, args=(run, decided), name=f"run-{run.run_id}", daemon=True
         )
@@ -246,14 +329,14 @@ class RunManager:
         decided.wait()
         if run.status == "rejected":
             raise RunInProgress(run.error or "another run is in progress")
-        with self._guard:
-            self._runs[run.run_id] = run
         return run
 
     def _work(self, run: PipelineRun, decided: threading.Event) -> None:
         try:
             with run_lock(self._settings.data_dir):
                 run.status = "running"
+                if self._log.shared:
+                    self._log.put(asdict(run))
                 decided.set()
                 state = self._graph.invoke(
                     {**run.request, "run_id": run.run_id},
@@ -268,29 +351,42 @@ class RunManager:
             log.exception("pipeline run %s raised", run.run_id)
             metrics.record_error("run")
             run.status, run.error = "error", f"{type(exc).__name__}: {exc}"
-        finally:
             run.end = now_iso()
+            append_run(self._settings.data_dir, asdict(run), self._store)
+        finally:
+            run.end = run.end or now_iso()
             decided.set()
+            with self._guard:
+                self._live.pop(run.run_id, None)
 
     def get(self, run_id: str) -> dict[str, Any] | None:
-        """A run started here, else the matching line of ``runs.jsonl`` (None when unknown)."""
+        """A run in flight here, else its record in the run log (None when unknown)."""
         with self._guard:
-            run = self._runs.get(run_id)
+            run = self._live.get(run_id)
         if run is not None:
             return asdict(run)
-        for row in reversed(read_runs(self._settings.data_dir)):
-            if row.get("run_id") == run_id:
-                errors = row.get("errors") or {}
-                error = "; ".join(f"{k}: {v}" for k, v in errors.items()) or None
-                names = {f.name for f in fields(PipelineRun)}
-                return {**{k: v for k, v in row.items() if k in names}, "error": error}
-        return None
+        record = self._log.get(run_id)
+        return None if record is None else _public(record)
 
-    def list(self) -> list[dict[str, Any]]:
-        """Runs started by this process, newest first."""
+    def page(self, limit: int, before: str | None = None) -> list[dict[str, Any]]:
+        """Newest first: at most ``limit`` runs, older than run ``before`` when given.
+
+        Raises:
+            KeyError: ``before`` names no run.
+        """
+        older_than = None
+        if before is not None:
+            anchor = self.get(before)
+            if anchor is None:
+                raise KeyError(before)
+            older_than = run_key(anchor)
         with self._guard:
-            runs = list(self._runs.values())
-        return [asdict(r) for r in sorted(runs, key=lambda r: r.start, reverse=True)]
+            live = [asdict(run) for run in self._live.values()]
+        logged = [_public(r) for r in self._log.page(limit, older_than)]
+        merged = {r["run_id"]: r for r in logged} | {
+            r["run_id"]: r for r in live if older_than is None or run_key(r) < older_than
+        }
+        return sorted(merged.values(), key=run_key, reverse=True)[:limit]
 
 
 class FeedbackIn(BaseModel):
@@ -468,17 +564,18 @@ def _stop_generation() -> None:
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or ServerSettings.from_env()
+    store = settings.context.settings.store
     chat_graph = build_chat_graph()
     pipeline_graph = build_pipeline_graph()
-    runs = RunManager(pipeline_graph, settings)
+    runs = RunManager(pipeline_graph, settings, store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path = str(DataDir(settings.data_dir).checkpoints)
-        async with AsyncSqliteSaver.from_conn_string(path) as saver:
+        async with open_async_checkpointer(store, settings.data_dir) as saver:
             chat_graph.checkpointer = saver
-            log.info("API on data dir %s (thread memory in %s)", settings.data_dir, path)
+            where = describe_store(store, settings.data_dir)
+            log.info("API on data dir %s (threads and runs in %s)", settings.data_dir, where)
             try:
                 yield
             finally:
@@ -501,7 +598,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app,
         serve_graph(chat_graph, settings, "chat", threads=True),
         path="/chat",
-        per_req_config_modifier=thread_from_header,
+        per_req_config_modifier=_thread_config(settings, chat_graph),
         dependencies=[Depends(_input_guard(_chat_input_check(settings)))],
     )
     add_routes(
@@ -546,9 +643,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return {"run_id": run.run_id, "status": run.status, "url": f"/runs/{run.run_id}"}
 
     @app.get("/runs", tags=["pipeline"])
-    async def list_runs() -> list[dict[str, Any]]:
-        """Runs started by this server, newest first."""
-        return runs.list()
+    async def list_runs(
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        before: Annotated[str | None, Query(pattern=RUN_ID)] = None,
+    ) -> list[dict[str, Any]]:
+        """Pipeline runs, newest first, a page at a time: ``before`` is the last run_id seen."""
+        try:
+            return await run_in_threadpool(runs.page, limit, before)
+        except KeyError:
+            raise HTTPException(404, f"no run {before!r} to page from") from None
 
     @app.get("/runs/{run_id}", tags=["pipeline"])
     async def get_run(run_id: str) -> dict[str, Any]:
@@ -559,14 +662,18 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return found
 
     @app.get("/threads/{thread_id}", tags=["chat"])
-    async def get_thread(thread_id: str) -> dict[str, Any]:
-        """A conversation's turns, oldest first (questions as stored: redacted)."""
+    async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
+        """A conversation's turns, oldest first (questions as stored: redacted).
+
+        With an API key, only the caller who started the thread may read it.
+        """
         if not re.match(THREAD_ID, thread_id):
             raise HTTPException(422, f"a thread id matches {THREAD_ID}")
+        owner = caller_id(request, settings.api_key)
         state = await chat_graph.aget_state({"configurable": {"thread_id": thread_id}})
         messages = state.values.get("messages") or []
-        if not messages:
-            raise HTTPException(404, f"no thread {thread_id!r}: POST /chat/invoke starts one")
+        if not messages or (owner and (state.metadata or {}).get(OWNER, owner) != owner):
+            raise _unknown_thread(thread_id)
         turns = [{"role": ROLES.get(m.type, m.type), "content": m.text} for m in messages]
         return {"thread_id": thread_id, "messages": turns}
 
@@ -587,7 +694,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-API-Key", "X-Thread-Id"],
+            allow_headers=["Content-Type", "X-API-Key", "X-Thread-Id", "X-User-Id"],
         )
     return app
 

@@ -3,9 +3,9 @@
 Run ``chainlit run chainlit_app/app.py`` from the project root (its settings are in
 ``.chainlit/config.toml``), or set ``DATA_ALCHEMY_UI=1`` to serve it at ``/ui`` from
 ``server.py``. The data dir and config come from ``DATA_ALCHEMY_DATA_DIR`` and
-``DATA_ALCHEMY_CONFIG``. Each chat session is one thread of the graph's checkpointer
-(``<data_dir>/checkpoints.sqlite``), so follow-up questions see the history; 👍/👎 go to
-``<data_dir>/feedback.jsonl``.
+``DATA_ALCHEMY_CONFIG``. Each chat session is one thread of the graph's checkpointer (the
+config's ``store``: ``<data_dir>/checkpoints.sqlite`` or PostgreSQL), so follow-up questions
+see the history; 👍/👎 go to ``<data_dir>/feedback.jsonl``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 import chainlit as cl
 from chainlit.utils import utc_now
 from langchain_core.messages import AIMessageChunk
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from chainlit_app.feedback_layer import FeedbackDataLayer
 from chainlit_app.render import (
@@ -35,6 +34,7 @@ from chainlit_app.render import (
 )
 from graph.chat import build_chat_graph
 from graph.configuration import Context
+from tools.checkpoints import open_async_checkpointer
 from tools.datadir import DataDir
 from tools.examples import Overview, corpus_overview
 from tools.metrics import MetricsCallback
@@ -71,13 +71,11 @@ class ChatResources:
         return self._overview[1]
 
     async def graph(self) -> Any:
-        """The chat graph compiled with an :class:`AsyncSqliteSaver`."""
+        """The chat graph compiled with the store's checkpointer (SQLite or PostgreSQL)."""
         async with self._lock:
             if self._graph is None:
-                self.context.data_path.mkdir(parents=True, exist_ok=True)
-                path = str(DataDir(self.context.data_path).checkpoints)
                 saver = await self._stack.enter_async_context(
-                    AsyncSqliteSaver.from_conn_string(path)
+                    open_async_checkpointer(self.context.settings.store, self.context.data_path)
                 )
                 self._graph = build_chat_graph(checkpointer=saver)
                 log.info("chat UI on data dir %s", self.context.data_path)

@@ -50,7 +50,7 @@ def plan(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
 def finish(
     state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Give the run its status and append it to ``runs.jsonl``."""
+    """Give the run its status and log it (``runs.jsonl``, and the store's run table)."""
     ctx = get_context(runtime, config)
     plan_ = state.get("plan") or {}
     reports = state.get("reports") or {}
@@ -61,6 +61,6 @@ def finish(
         plan=plan_,
         reports=reports,
     )
-    append_run(ctx.data_path, record)
+    append_run(ctx.data_path, record, ctx.settings.store)
     log.info("run %s: %s", record["run_id"], record["status"])
     return {"status": record["status"], "reports": stage_reports(plan_, reports)}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build everything Data Alchemy needs on a fresh Debian machine; cheap when already done.
-#   - system: Java 17 (Spark), Chromium (UI tests), openssl and git, through apt when missing
+#   - system: Java 17 (Spark), Chromium (UI tests), PostgreSQL (store tests), openssl and
+#     git, through apt when missing
 #   - Python: .venv holding exactly requirements.lock (uv pip sync), then the project itself,
 #     editable. uv comes from PyPI when missing (scripts/toolchain.sh).
 # TORCH_INDEX_URL=<a PyTorch wheel index for CUDA or ROCm> swaps the locked CPU torch for
@@ -24,6 +25,8 @@ command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v chromium >/dev/null || apt_install chromium
 command -v openssl >/dev/null || apt_install openssl
 command -v git >/dev/null || apt_install git
+# PostgreSQL: the tests start a throwaway server (tests/postgres.py)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_install postgresql
 
 source scripts/toolchain.sh
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.postgres import PostgresServer
 
 pytest_plugins = ["tests.fakes.openai_server"]
 
@@ -39,6 +44,15 @@ def built_data_dir(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("built")
     assert main(["demo", "--data-dir", str(data)]) == 0
     return data
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the session (Debian's ``postgresql``)."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server
 
 
 def copy_data_dir(source: Path, target: Path) -> Path:

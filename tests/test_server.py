@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -17,6 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 from server import ServerSettings, create_app
 from tests.conftest import copy_data_dir
 from tests.test_langgraph_dev import LiveProcess, free_port, offline_env
+from tests.test_scheduler import write_config
 from tools.feedback import (
     delete_feedback,
     feedback_path,
@@ -31,15 +36,34 @@ FOLLOW_UP = "And how do I stop it?"
 CITATION_KEYS = {"source", "id", "title", "uri", "snippet"}
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def config_file(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The store every test of the module runs against: the embedded default ("": the
+    project's models.yaml), or a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return ""
+    url = request.getfixturevalue("postgres").database(f"serve_{uuid.uuid4().hex[:8]}")
+    path = tmp_path_factory.mktemp("store") / "models.yaml"
+    return str(write_config(path, store={"database_url": url}))
+
+
 @pytest.fixture(scope="module")
-def data_dir(built_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir(
+    built_data_dir: Path, tmp_path_factory: pytest.TempPathFactory, config_file: str
+) -> Path:
     """A private copy of the built data dir (the API writes checkpoints and feedback)."""
     return copy_data_dir(built_data_dir, tmp_path_factory.mktemp("serve") / "data")
 
 
 @pytest.fixture(scope="module")
-def client(data_dir: Path):
-    app = create_app(ServerSettings(data_dir=data_dir))
+def settings(data_dir: Path, config_file: str) -> ServerSettings:
+    """The deployment of the module's API: its data dir and store."""
+    return ServerSettings(data_dir=data_dir, config_file=config_file)
+
+
+@pytest.fixture(scope="module")
+def client(settings: ServerSettings):
+    app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -233,20 +257,57 @@ def test_metrics_count_requests_nodes_and_hits(client: TestClient) -> None:
     assert hits and float(hits[0].split()[-1]) > 0
 
 
-def test_runs_start_off_loop_and_report_status(client: TestClient) -> None:
-    response = client.post("/runs", json={"stages": ["index"]})
+def finished_run(client: TestClient, stages: list[str]) -> dict:
+    """Start a run through ``POST /runs`` and poll it until it ends."""
+    response = client.post("/runs", json={"stages": stages})
     assert response.status_code == 202, response.text
     run_id = response.json()["run_id"]
     for _ in range(600):
         run = client.get(f"/runs/{run_id}").json()
         if run["status"] not in ("starting", "running"):
-            break
+            return run
         time.sleep(0.1)
+    raise AssertionError(f"run {run_id} still {run['status']}")
+
+
+def test_runs_start_off_loop_and_report_status(client: TestClient) -> None:
+    run = finished_run(client, ["index"])
     assert run["status"] == "ok", run
     assert run["stages"]["index"]["status"] == "skipped"  # nothing changed since the build
-    assert run_id in {r["run_id"] for r in client.get("/runs").json()}
+    assert run["run_id"] in {r["run_id"] for r in client.get("/runs").json()}
     assert client.get("/runs/nope").status_code == 404
     assert client.post("/runs", json={"stages": ["bake"]}).status_code == 422
+
+
+def test_runs_are_listed_in_bounded_pages(client: TestClient) -> None:
+    started = {finished_run(client, ["index"])["run_id"] for _ in range(3)}
+    everything = client.get("/runs", params={"limit": 100}).json()
+    assert started <= {r["run_id"] for r in everything}
+    order = [(r["start"], r["run_id"]) for r in everything]
+    assert order == sorted(order, reverse=True)  # newest first
+    first = client.get("/runs", params={"limit": 2}).json()
+    second = client.get("/runs", params={"limit": 2, "before": first[-1]["run_id"]}).json()
+    assert first + second == everything[:4]
+    assert len(client.get("/runs").json()) <= 20
+    assert client.get("/runs", params={"limit": 101}).status_code == 422
+    assert client.get("/runs", params={"limit": 0}).status_code == 422
+    missing = client.get("/runs", params={"before": "nope"})
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+
+
+def test_a_second_worker_shares_threads_and_runs(
+    client: TestClient, settings: ServerSettings
+) -> None:
+    """Two apps on one store are two workers: each reads and continues the other's work."""
+    run = finished_run(client, ["index"])
+    invoke(client, QUESTION, thread="shared-1")
+    with TestClient(create_app(settings)) as other:
+        assert other.get(f"/runs/{run['run_id']}").json()["status"] == "ok"
+        assert run["run_id"] in {r["run_id"] for r in other.get("/runs").json()}
+        assert len(other.get("/threads/shared-1").json()["messages"]) == 2
+        later = invoke(other, FOLLOW_UP, thread="shared-1")
+        assert len(later["messages"]) == 4
+    assert len(client.get("/threads/shared-1").json()["messages"]) == 4
 
 
 def test_runs_respect_the_run_lock(client: TestClient, data_dir: Path) -> None:
@@ -290,8 +351,8 @@ def test_feedback_route_writes_rows(client: TestClient, data_dir: Path) -> None:
     assert [(r["rating"], r["error"]) for r in rows] == [("up", False), ("down", True)]
 
 
-def test_auth_on_every_route_but_health(data_dir: Path) -> None:
-    app = create_app(ServerSettings(data_dir=data_dir, api_key="s3cret"))
+def test_auth_on_every_route_but_health(settings: ServerSettings) -> None:
+    app = create_app(replace(settings, api_key="s3cret"))
     with TestClient(app) as c:
         assert c.get("/healthz").status_code == 200
         body = {"input": {"question": QUESTION}}
@@ -304,11 +365,78 @@ def test_auth_on_every_route_but_health(data_dir: Path) -> None:
         assert c.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
 
 
-def test_ui_mounted_in_the_same_process_behind_the_key(data_dir: Path, monkeypatch) -> None:
+def test_cli_chat_and_the_api_share_a_thread(client: TestClient, settings: ServerSettings) -> None:
+    from cli import main
+
+    args = ["chat", "--question", QUESTION, "--thread", "cli-1", "--json"]
+    args += ["--data-dir", str(settings.data_dir)]
+    assert main([*args, "--config", settings.config_file] if settings.config_file else args) == 0
+    assert len(client.get("/threads/cli-1").json()["messages"]) == 2
+    assert len(invoke(client, FOLLOW_UP, thread="cli-1")["messages"]) == 4
+
+
+def test_threads_belong_to_who_started_them(settings: ServerSettings) -> None:
+    key = {"X-API-Key": "s3cret"}
+    ann, bob = {**key, "X-User-Id": "ann"}, {**key, "X-User-Id": "bob"}
+    ask = {"input": {"question": FOLLOW_UP}}
+    with TestClient(create_app(replace(settings, api_key="s3cret"))) as c:
+        started = c.post("/chat/invoke", json=ask, headers={**ann, "X-Thread-Id": "ann-1"})
+        assert started.status_code == 200, started.text
+        assert len(c.get("/threads/ann-1", headers=ann).json()["messages"]) == 2
+        in_body = {**ask, "config": {"configurable": {"thread_id": "ann-1"}}}
+        batch = {"inputs": [ask["input"]], "config": [{"configurable": {"thread_id": "ann-1"}}]}
+        for other in (bob, key):  # another user, or the key without a user
+            assert c.get("/threads/ann-1", headers=other).status_code == 404
+            header = c.post("/chat/invoke", json=ask, headers={**other, "X-Thread-Id": "ann-1"})
+            assert header.status_code == 404 and "no thread 'ann-1'" in header.json()["detail"]
+            assert c.post("/chat/invoke", json=in_body, headers=other).status_code == 404
+            assert c.post("/chat/batch", json=batch, headers=other).status_code == 404
+        assert c.get("/threads/ann-1", headers={**key, "X-User-Id": "a b"}).status_code == 422
+        later = c.post("/chat/invoke", json=in_body, headers=ann)
+        assert len(later.json()["output"]["messages"]) == 4
+        mine = c.post("/chat/invoke", json=ask, headers={**bob, "X-Thread-Id": "bob-1"})
+        assert mine.status_code == 200 and c.get("/threads/bob-1", headers=bob).status_code == 200
+
+
+def test_cli_workers_share_threads_through_postgres(
+    built_data_dir: Path, tmp_path: Path, postgres
+) -> None:
+    """``serve --workers 2``: two processes, and a thread continues whichever one answers."""
+    url = postgres.database(f"workers_{uuid.uuid4().hex[:8]}")
+    config = write_config(tmp_path / "models.yaml", store={"database_url": url})
+    data_dir = copy_data_dir(built_data_dir, tmp_path / "data")
+    port = free_port()
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--config", str(config)]
+    server = LiveProcess(
+        [str(Path(sys.executable).with_name("data-alchemy")), *args, "--workers", "2"],
+        offline_env(),
+    )
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240)
+        for n in range(4):  # a fresh connection each time: the kernel picks the worker
+            body = {"input": {"question": QUESTION if n == 0 else FOLLOW_UP}}
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/chat/invoke",
+                json=body,
+                headers={"X-Thread-Id": "workers-1"},
+                timeout=120,
+            )
+            assert response.status_code == 200, response.text
+            assert len(response.json()["output"]["messages"]) == 2 * (n + 1)
+        assert len(re.findall(r"Started server process \[\d+\]", server.output)) == 2
+    finally:
+        server.stop()
+
+
+def test_ui_mounted_in_the_same_process_behind_the_key(
+    built_data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Once per process, not per store: Chainlit keeps one app per process."""
     # mounting sets process-wide variables for the Chainlit app; restore them afterwards
     for name in ("DATA_ALCHEMY_DATA_DIR", "CHAINLIT_APP_ROOT", "CHAINLIT_ROOT_PATH"):
         monkeypatch.setenv(name, "")  # records the prior value, so teardown removes ours
         monkeypatch.delenv(name)
+    data_dir = copy_data_dir(built_data_dir, tmp_path / "data")
     app = create_app(ServerSettings(data_dir=data_dir, mount_ui=True, api_key="k"))
     key = {"X-API-Key": "k"}
     with TestClient(app) as c:
@@ -325,7 +453,9 @@ def test_ui_mounted_in_the_same_process_behind_the_key(data_dir: Path, monkeypat
             ws.receive_text()
 
 
-def test_cors_closed_by_default_and_opened_by_list(client: TestClient, data_dir: Path) -> None:
+def test_cors_closed_by_default_and_opened_by_list(
+    client: TestClient, settings: ServerSettings
+) -> None:
     preflight = {
         "Origin": "https://evil.example",
         "Access-Control-Request-Method": "POST",
@@ -334,7 +464,7 @@ def test_cors_closed_by_default_and_opened_by_list(client: TestClient, data_dir:
         "access-control-allow-origin"
         not in client.options("/chat/invoke", headers=preflight).headers
     )
-    app = create_app(ServerSettings(data_dir=data_dir, cors_origins=("https://ui.example",)))
+    app = create_app(replace(settings, cors_origins=("https://ui.example",)))
     with TestClient(app) as c:
         allowed = c.options("/chat/invoke", headers={**preflight, "Origin": "https://ui.example"})
         assert allowed.headers["access-control-allow-origin"] == "https://ui.example"

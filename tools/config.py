@@ -173,6 +173,26 @@ class ChatSettings(_Strict):
         return modes[text]
 
 
+class StoreSettings(_Strict):
+    """Where thread memory and run records live.
+
+    Empty ``database_url``: the embedded default, ``<data_dir>/checkpoints.sqlite`` and
+    ``<data_dir>/runs.jsonl`` (one machine). A ``postgresql://`` URL: LangGraph's Postgres
+    checkpointer and a ``runs`` table, shared by every server worker and machine.
+    """
+
+    database_url: str = ""
+    pool_size: int = Field(10, ge=1)
+    """Connections each server process keeps open to PostgreSQL."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, url: str) -> str:
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a database_url starts with postgresql:// (empty: embedded SQLite)")
+        return url
+
+
 class Settings(_Strict):
     """The whole ``models.yaml``."""
 
@@ -184,6 +204,7 @@ class Settings(_Strict):
     wash: WashSettings = Field(default_factory=WashSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     def resolve_path(self, value: str | Path) -> Path:
