@@ -68,7 +68,7 @@ class ChunkRow:
         chunk: The chunk, its fields checked and defaulted.
         faiss_id: Stable int64 id derived from ``chunk_id``.
         embed_hash: Hash of ``indexed_text``; equal hashes share one vector.
-        indexed_text: What was embedded and BM25-tokenized (title and text).
+        indexed_text: What was embedded and BM25-tokenized (``tools.index.fields``).
     """
 
     chunk: Chunk
