@@ -71,6 +71,7 @@ def _commit_chunk(commit: dict[str, Any]) -> dict[str, Any]:
         "content_hash": "",
         "metadata": {
             "project": "alloy",
+            "author": commit["author_name"],
             "created": commit["author_date"],
             "links": [f"jira:{k}" for k in keys],
         },

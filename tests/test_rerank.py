@@ -1,0 +1,65 @@
+"""Question cues and record features of the hybrid reranker (tools.index.rerank)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.index.rerank import question_cues, question_period, record_features, rerank
+
+
+@pytest.mark.parametrize(
+    ("question", "period"),
+    [
+        ("the February 2017 fix by Chris", ("2017-02-01", "2017-03-01")),
+        ("what changed in Dec. 2019?", ("2019-12-01", "2020-01-01")),
+        ("commits of 2016-11 on the CLI", ("2016-11-01", "2016-12-01")),
+        ("what was released in 2017", ("2017-01-01", "2018-01-01")),
+        ("how do I start the daemon", None),
+        ("port 20000 is taken", None),
+    ],
+)
+def test_question_period(question: str, period: tuple[str, str] | None) -> None:
+    assert question_period(question) == period
+
+
+def test_cues_find_identifiers_and_commit_questions() -> None:
+    cues = question_cues("Who changed deepExtend() and Alloy.CFG in styler.js for ALOY-12?")
+    assert cues.identifiers == ("deepExtend", "Alloy.CFG", "styler.js")
+    assert cues.about_commits
+    assert not question_cues("How do I stop the daemon?").about_commits
+
+
+COMMIT = {
+    "doc_id": "git:alloy@" + "a" * 40,
+    "source": "git",
+    "title": "Slightly improves deepExtend() reliability.",
+    "text": "Slightly improves deepExtend() reliability.\n\nChanged files:\n- Alloy/lib/alloy.js",
+    "metadata": {"author": "Xavier Lacot", "created": "2015-05-29T10:00:00+02:00", "merge": False},
+}
+
+
+def test_record_features_of_a_commit() -> None:
+    cues = question_cues("Who made deepExtend more reliable in May 2015? Was it Xavier?")
+    features = record_features(cues, COMMIT, linked=False, named=False)
+    assert features["date"] == features["author"] == features["commit"] == 1.0
+    assert features["identifier"] == 1.0 and features["merge"] == 0.0
+    other = record_features(question_cues("what fixed it in 2014?"), COMMIT, False, False)
+    assert other["date"] == other["author"] == 0.0
+
+
+def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> None:
+    issue = {
+        "doc_id": "jira:ALOY-1",
+        "source": "jira",
+        "title": "deepExtend is broken",
+        "text": "The deepExtend helper drops nested keys.",
+        "metadata": {"created": "2014-01-02T00:00:00+00:00"},
+    }
+    rows = {COMMIT["doc_id"]: COMMIT, issue["doc_id"]: issue}
+    fused = {issue["doc_id"]: 2 / 61, COMMIT["doc_id"]: 2 / 63}
+    cues = question_cues("the May 2015 deepExtend change by Xavier Lacot")
+
+    order = [doc for doc, _, _ in rerank(cues, fused, rows, [], set())]
+    assert order == [COMMIT["doc_id"], issue["doc_id"]]
+    named = [doc for doc, _, _ in rerank(cues, fused, rows, ["jira:ALOY-1"], set())]
+    assert named[0] == "jira:ALOY-1"

@@ -1,0 +1,203 @@
+"""Rerank hybrid results by record, with features of the question and of each record.
+
+Chunk-level fusion lets one long record crowd the list and ranks a record by luck of its
+chunking. Here each record takes its best chunk's rank in the dense and in the BM25 list,
+and records are fused by reciprocal rank (``rrf_k``). Then cues a person puts in a question
+add to a record's score (each in units of the fused score, where rank 1 in both lists is
+``2 / (rrf_k + 1)``):
+
+- **title**: the share of the question's terms found in the record's title (for a
+  document, its title and path), which is what an issue summary or a page's name says;
+- **date**: a month or year named in the question ("February 2017", "in 2017",
+  "2017-02") that the record's date falls in (a commit's author date, an issue's created or
+  resolved date);
+- **author**: a name in the question that is the record's author (a commit's author, an
+  issue's reporter);
+- **identifier**: code-like words of the question (``deepExtend``, ``fetch()``,
+  ``styler.js``, ``Alloy.CFG``) found verbatim in the record's text;
+- **commit**: the question asks about a commit ("commit", "who changed", "when was")
+  and the record is one;
+- **linked**: the record links to a record the question names by id (the commits citing
+  ``ALOY-1305`` in "what fixed ALOY-1305?");
+- **named**: the question names the record itself by id, which puts it first;
+- **merge**: the record is a merge commit, whose message says little more than a branch
+  name and whose changes are in the commits it merges (a penalty).
+
+A cross-encoder would do better, but none ships offline with the project; these features
+are cheap, explainable, and each is scored in ``hit["scores"]["rerank"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tools.index.fields import MONTHS
+from tools.index.store import bm25_tokenize, normalize_date
+from tools.records import display_id
+
+TITLE_WEIGHT = 0.008
+DATE_WEIGHT = 0.008
+AUTHOR_WEIGHT = 0.008
+IDENTIFIER_WEIGHT = 0.006
+COMMIT_WEIGHT = 0.004
+LINKED_WEIGHT = 0.01
+NAMED_WEIGHT = 1.0
+MERGE_WEIGHT = -0.004
+MIN_TITLE_SHARE = 0.5
+RECORD_POOL = 40
+"""Records reranked: the best of the fused list (deeper ones rarely deserve a boost)."""
+
+_MONTH = re.compile(
+    r"\b(" + "|".join(m[:3] for m in MONTHS) + r")[a-z]*\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+_ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b")
+_YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
+_IDENTIFIER = re.compile(
+    r"[A-Za-z_$][\w$]*(?:\(\))?(?:[./][\w$]+)+|[a-z_$]+[A-Z][\w$]*|_[\w$]+|[\w$]+\(\)"
+)
+_COMMIT_INTENT = re.compile(
+    r"\b(?:commits?|committed|who\b.*\b(?:changed|added|fixed|made|removed|switched|wrote)"
+    r"|when (?:was|were|did))\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Cues:
+    """What a question says beyond its words.
+
+    Attributes:
+        terms: Its BM25 tokens.
+        period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
+        identifiers: Code-like words, as written (without a call's ``()``).
+        about_commits: It asks about a commit.
+    """
+
+    terms: frozenset[str]
+    period: tuple[str, str] | None
+    identifiers: tuple[str, ...]
+    about_commits: bool
+
+
+def question_period(question: str) -> tuple[str, str] | None:
+    """The month or year a question names, as ``(start, end)`` ISO dates (end exclusive)."""
+    month = _MONTH.search(question)
+    if month:
+        number = [m[:3].lower() for m in MONTHS].index(month.group(1)[:3].lower()) + 1
+        return _month_span(int(month.group(2)), number)
+    iso = _ISO_MONTH.search(question)
+    if iso:
+        return _month_span(int(iso.group(1)), int(iso.group(2)))
+    year = _YEAR.search(question)
+    if year:
+        return f"{year.group(1)}-01-01", f"{int(year.group(1)) + 1}-01-01"
+    return None
+
+
+def _month_span(year: int, month: int) -> tuple[str, str]:
+    end = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year}-{month:02d}-01", f"{end[0]}-{end[1]:02d}-01"
+
+
+def question_cues(question: str) -> Cues:
+    """Parse the cues of :class:`Cues` from a question."""
+    found = (m.group(0).removesuffix("()") for m in _IDENTIFIER.finditer(question))
+    identifiers = tuple(dict.fromkeys(found))
+    return Cues(
+        terms=frozenset(bm25_tokenize([question])[0]),
+        period=question_period(question),
+        identifiers=tuple(i for i in identifiers if not re.fullmatch(r"[A-Z]+-\d+", i)),
+        about_commits=bool(_COMMIT_INTENT.search(question)),
+    )
+
+
+def record_features(
+    cues: Cues, row: Mapping[str, Any], linked: bool, named: bool
+) -> dict[str, float]:
+    """Each feature of the module docstring for one record (its first chunk row), 0..1."""
+    meta = row["metadata"]
+    meta = json.loads(meta) if isinstance(meta, str) else meta
+    source = row["source"]
+    name = str(row["title"])
+    if source == "docs":
+        name += " " + re.sub(r"[/_.-]+", " ", display_id(row["doc_id"]))
+    title_terms = set(bm25_tokenize([name])[0])
+    share = len(cues.terms & title_terms) / len(cues.terms) if cues.terms else 0.0
+    author = {t for t in bm25_tokenize([str(meta.get("author") or "")])[0] if len(t) > 2}
+    dates = [meta.get("created")] + ([meta.get("resolved")] if source == "jira" else [])
+    in_period = cues.period is not None and any(
+        cues.period[0] <= (normalize_date(d) or "") < cues.period[1] for d in dates
+    )
+    text = str(row["text"])
+    return {
+        "title": share if share >= MIN_TITLE_SHARE else 0.0,
+        "date": float(in_period),
+        "author": float(bool(author & cues.terms)),
+        "identifier": float(any(i in text or i in name for i in cues.identifiers)),
+        "commit": float(cues.about_commits and source == "git"),
+        "linked": float(linked),
+        "named": float(named),
+        "merge": float(bool(meta.get("merge"))),
+    }
+
+
+WEIGHTS = {
+    "title": TITLE_WEIGHT,
+    "date": DATE_WEIGHT,
+    "author": AUTHOR_WEIGHT,
+    "identifier": IDENTIFIER_WEIGHT,
+    "commit": COMMIT_WEIGHT,
+    "linked": LINKED_WEIGHT,
+    "named": NAMED_WEIGHT,
+    "merge": MERGE_WEIGHT,
+}
+
+
+def fuse_records(
+    chunk_docs: Mapping[int, str], rankings: Sequence[Sequence[int]], rrf_k: int
+) -> dict[str, float]:
+    """Record-level reciprocal rank fusion: each record ranked by its best chunk per list."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        seen: list[str] = []
+        for fid in ranking:
+            doc = chunk_docs[fid]
+            if doc not in seen:
+                seen.append(doc)
+        for rank, doc in enumerate(seen, 1):
+            fused[doc] = fused.get(doc, 0.0) + 1.0 / (rrf_k + rank)
+    return fused
+
+
+def rerank(
+    cues: Cues,
+    fused: Mapping[str, float],
+    rows: Mapping[str, Mapping[str, Any]],
+    named: Sequence[str],
+    linked: set[str],
+) -> list[tuple[str, float, dict[str, float]]]:
+    """Records best first, as ``(doc id, score, features)``.
+
+    Args:
+        cues: The question's cues.
+        fused: Record-level fused scores (:func:`fuse_records`).
+        rows: A chunk row (the best one) of each record of ``fused`` and ``named``.
+        named: Records the question names by id.
+        linked: Records linked to a named one.
+
+    Returns:
+        The best ``RECORD_POOL`` fused records and the named ones, reranked.
+    """
+    pool = list(dict.fromkeys([*sorted(fused, key=lambda d: (-fused[d], d))[:RECORD_POOL], *named]))
+    scored = []
+    for doc in pool:
+        features = record_features(cues, rows[doc], doc in linked, doc in named)
+        boost = sum(WEIGHTS[name] * value for name, value in features.items())
+        scored.append((doc, fused.get(doc, 0.0) + boost, features))
+    scored.sort(key=lambda item: (-item[1], item[0]))
+    return scored
