@@ -7,6 +7,11 @@ import pytest
 from tools.index.rerank import question_cues, question_period, record_features, rerank
 
 
+def frequency(terms):
+    """Every term in 10 of 1,000 chunks but ``kubernetes``, in none."""
+    return {t: 0 if t == "kubernetes" else 10 for t in terms}, 1000
+
+
 @pytest.mark.parametrize(
     ("question", "period"),
     [
@@ -23,10 +28,12 @@ def test_question_period(question: str, period: tuple[str, str] | None) -> None:
 
 
 def test_cues_find_identifiers_and_commit_questions() -> None:
-    cues = question_cues("Who changed deepExtend() and Alloy.CFG in styler.js for ALOY-12?")
+    cues = question_cues(
+        "Who changed deepExtend() and Alloy.CFG in styler.js for ALOY-12?", frequency
+    )
     assert cues.identifiers == ("deepExtend", "Alloy.CFG", "styler.js")
     assert cues.about_commits
-    assert not question_cues("How do I stop the daemon?").about_commits
+    assert not question_cues("How do I stop the daemon?", frequency).about_commits
 
 
 COMMIT = {
@@ -39,11 +46,16 @@ COMMIT = {
 
 
 def test_record_features_of_a_commit() -> None:
-    cues = question_cues("Who made deepExtend more reliable in May 2015? Was it Xavier?")
+    cues = question_cues("Who made deepExtend more reliable in May 2015? Was it Xavier?", frequency)
     features = record_features(cues, COMMIT, linked=False, named=False)
     assert features["date"] == features["author"] == features["commit"] == 1.0
     assert features["identifier"] == 1.0 and features["merge"] == 0.0
-    other = record_features(question_cues("what fixed it in 2014?"), COMMIT, False, False)
+    assert 0.5 < features["coverage"] < 1.0  # "made" and "was" are not in the commit
+    cues = question_cues("How do I configure Kubernetes for deepExtend?", frequency)
+    assert cues.unknown == {"kubernetes"}
+    other = record_features(
+        question_cues("what fixed it in 2014?", frequency), COMMIT, False, False
+    )
     assert other["date"] == other["author"] == 0.0
 
 
@@ -57,7 +69,7 @@ def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> Non
     }
     rows = {COMMIT["doc_id"]: COMMIT, issue["doc_id"]: issue}
     fused = {issue["doc_id"]: 2 / 61, COMMIT["doc_id"]: 2 / 63}
-    cues = question_cues("the May 2015 deepExtend change by Xavier Lacot")
+    cues = question_cues("the May 2015 deepExtend change by Xavier Lacot", frequency)
 
     order = [doc for doc, _, _ in rerank(cues, fused, rows, [], set())]
     assert order == [COMMIT["doc_id"], issue["doc_id"]]

@@ -23,6 +23,12 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **merge**: the record is a merge commit, whose message says little more than a branch
   name and whose changes are in the commits it merges (a penalty).
 
+Two more features are reported, not weighted (on the tuning set neither improved the
+order): ``coverage``, the share of the question's terms, weighted by their inverse document
+frequency, that the record's best chunk (with its title and fields) holds; and ``unknown``,
+how many of the question's terms no indexed chunk holds. Together they tell a question about
+something the sources never mention (the finalist refuses on them).
+
 A cross-encoder would do better, but none ships offline with the project; these features
 are cheap, explainable, and each is scored in ``hit["scores"]["rerank"]``.
 """
@@ -30,14 +36,18 @@ are cheap, explainable, and each is scored in ``hit["scores"]["rerank"]``.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tools.index.fields import MONTHS
+from tools.index.fields import MONTHS, indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
 from tools.records import display_id
+
+DocumentFrequency = Callable[[Iterable[str]], tuple[dict[str, int], int]]
+"""Chunks holding each term, and the number of chunks (``IndexVersion.document_frequency``)."""
 
 TITLE_WEIGHT = 0.008
 DATE_WEIGHT = 0.008
@@ -73,12 +83,16 @@ class Cues:
 
     Attributes:
         terms: Its BM25 tokens.
+        weights: The BM25 inverse document frequency of each term in the index.
+        unknown: The terms no indexed chunk holds.
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
         identifiers: Code-like words, as written (without a call's ``()``).
         about_commits: It asks about a commit.
     """
 
     terms: frozenset[str]
+    weights: Mapping[str, float]
+    unknown: frozenset[str]
     period: tuple[str, str] | None
     identifiers: tuple[str, ...]
     about_commits: bool
@@ -104,12 +118,16 @@ def _month_span(year: int, month: int) -> tuple[str, str]:
     return f"{year}-{month:02d}-01", f"{end[0]}-{end[1]:02d}-01"
 
 
-def question_cues(question: str) -> Cues:
-    """Parse the cues of :class:`Cues` from a question."""
+def question_cues(question: str, frequency: DocumentFrequency) -> Cues:
+    """Parse the cues of :class:`Cues` from a question; ``frequency`` gives its terms' df."""
     found = (m.group(0).removesuffix("()") for m in _IDENTIFIER.finditer(question))
     identifiers = tuple(dict.fromkeys(found))
+    terms = frozenset(bm25_tokenize([question])[0])
+    df, n = frequency(terms)
     return Cues(
-        terms=frozenset(bm25_tokenize([question])[0]),
+        terms=terms,
+        weights={t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms},
+        unknown=frozenset(t for t in terms if not df[t]),
         period=question_period(question),
         identifiers=tuple(i for i in identifiers if not re.fullmatch(r"[A-Z]+-\d+", i)),
         about_commits=bool(_COMMIT_INTENT.search(question)),
@@ -134,6 +152,9 @@ def record_features(
         cues.period[0] <= (normalize_date(d) or "") < cues.period[1] for d in dates
     )
     text = str(row["text"])
+    chunk = {**row, "metadata": meta}
+    found = cues.terms & set(bm25_tokenize([indexed_text(chunk)])[0])
+    total = sum(cues.weights.values())
     return {
         "title": share if share >= MIN_TITLE_SHARE else 0.0,
         "date": float(in_period),
@@ -142,6 +163,7 @@ def record_features(
         "commit": float(cues.about_commits and source == "git"),
         "linked": float(linked),
         "named": float(named),
+        "coverage": sum(cues.weights[t] for t in found) / total if total else 0.0,
         "merge": float(bool(meta.get("merge"))),
     }
 
@@ -197,7 +219,8 @@ def rerank(
     scored = []
     for doc in pool:
         features = record_features(cues, rows[doc], doc in linked, doc in named)
-        boost = sum(WEIGHTS[name] * value for name, value in features.items())
+        boost = sum(weight * features[name] for name, weight in WEIGHTS.items())
+        features["unknown"] = float(len(cues.unknown))
         scored.append((doc, fused.get(doc, 0.0) + boost, features))
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored
