@@ -15,11 +15,16 @@ from graph.state import ChatState
 def intuition(
     state: ChatState, config: RunnableConfig, runtime: Runtime[Context]
 ) -> dict[str, Any]:
-    """Ask the current adapter; off per request (``use_lora``) or when none is promoted."""
+    """Ask the current adapter, unless its answer would be wasted.
+
+    Off per request (``use_lora``) and when the finalist is extractive (it drops the
+    intuition, so the request does not pay for it); ``no adapter`` when none is promoted.
+    """
+    from tools.finalist import finalist_name
     from tools.lora.infer import get_intuition
 
     ctx = get_context(runtime, config)
-    if not ctx.settings.chat.use_lora:
+    if not ctx.settings.chat.use_lora or finalist_name(ctx.settings.model_d) == "extractive":
         return {"intuition": None, "intuition_status": "off"}
     start = time.perf_counter()
     model = get_intuition(ctx.settings, ctx.data_path)

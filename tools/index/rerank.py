@@ -6,8 +6,9 @@ and records are fused by reciprocal rank (``rrf_k``). Then cues a person puts in
 add to a record's score (each in units of the fused score, where rank 1 in both lists is
 ``2 / (rrf_k + 1)``):
 
-- **title**: the share of the question's terms found in the record's title (for a
-  document, its title and path), which is what an issue summary or a page's name says;
+- **title**: the share of the question's terms, weighted by their inverse document
+  frequency, found in the record's title (for a document, its title and path), which is
+  what an issue summary or a page's name says; counted from ``MIN_TITLE_SHARE`` up;
 - **date**: a month or year named in the question ("February 2017", "in 2017",
   "2017-02") that the record's date falls in (a commit's author date, an issue's created or
   resolved date);
@@ -54,7 +55,7 @@ DATE_WEIGHT = 0.008
 AUTHOR_WEIGHT = 0.008
 IDENTIFIER_WEIGHT = 0.006
 COMMIT_WEIGHT = 0.004
-LINKED_WEIGHT = 0.01
+LINKED_WEIGHT = 0.02
 NAMED_WEIGHT = 1.0
 MERGE_WEIGHT = -0.004
 MIN_TITLE_SHARE = 0.5
@@ -144,8 +145,9 @@ def record_features(
     name = str(row["title"])
     if source == "docs":
         name += " " + re.sub(r"[/_.-]+", " ", display_id(row["doc_id"]))
-    title_terms = set(bm25_tokenize([name])[0])
-    share = len(cues.terms & title_terms) / len(cues.terms) if cues.terms else 0.0
+    total = sum(cues.weights.values())
+    in_title = cues.terms & set(bm25_tokenize([name])[0])
+    share = sum(cues.weights[t] for t in in_title) / total if total else 0.0
     author = {t for t in bm25_tokenize([str(meta.get("author") or "")])[0] if len(t) > 2}
     dates = [meta.get("created")] + ([meta.get("resolved")] if source == "jira" else [])
     in_period = cues.period is not None and any(
@@ -154,7 +156,6 @@ def record_features(
     text = str(row["text"])
     chunk = {**row, "metadata": meta}
     found = cues.terms & set(bm25_tokenize([indexed_text(chunk)])[0])
-    total = sum(cues.weights.values())
     return {
         "title": share if share >= MIN_TITLE_SHARE else 0.0,
         "date": float(in_period),
