@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tools.index.rerank import question_cues, question_period, record_features, rerank
+from tools.index.cues import asks_about_change, question_period
+from tools.index.rerank import question_cues, record_features, rerank
 
 
 def frequency(terms):
@@ -25,6 +26,22 @@ def frequency(terms):
 )
 def test_question_period(question: str, period: tuple[str, str] | None) -> None:
     assert question_period(question) == period
+
+
+@pytest.mark.parametrize(
+    ("question", "about"),
+    [
+        ("the February 2017 fix by Chris for the watcher", True),
+        ("What fixed DAEMON-187?", True),
+        ("Which commit made widgets stop requiring a views folder?", True),
+        ("When was sourceMapper.js created?", True),
+        ("Who switched Alloy to the development build of Backbone?", True),
+        ("When controllers/index.js is missing the app still builds", False),
+        ("How do I stop the daemon?", False),
+    ],
+)
+def test_questions_about_a_change(question: str, about: bool) -> None:
+    assert asks_about_change(question) is about
 
 
 def test_cues_find_identifiers_and_commit_questions() -> None:

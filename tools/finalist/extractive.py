@@ -1,12 +1,12 @@
-"""The offline finalist: an answer made of the most relevant sentences of the facts.
+"""The offline finalist: an answer made of what the facts' records are and their best sentences.
 
-No LLM and nothing executed: the finalist only selects sentences. Each prose sentence of
-each fact is scored with BM25 against the question's terms (document frequencies over all
-candidate sentences), plus a bonus for question terms in the fact's title, and for facts the
-question names by id, so "what is ALOY-1000 about?" picks that issue's first sentences.
-The best ``max_sentences`` are kept (near-duplicates from overlapping chunks dropped),
-grouped by fact in retrieval order, each followed by its marker ``[n]`` where ``n`` is the
-fact's 1-based index. The result is deterministic for the same input.
+No LLM and nothing executed: the finalist only selects sentences and states record fields.
+Each prose sentence of each fact is scored with BM25 against the question's terms (document
+frequencies over all candidate sentences), plus a bonus for question terms in the fact's
+title, and for facts the question names by id, so "what is ALOY-1000 about?" picks that
+issue's sentences. :func:`extractive_answer` then writes the answer record by record (see
+its policy), each sentence followed by its marker ``[n]`` where ``n`` is the fact's 1-based
+index. The result is deterministic for the same input.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tools.finalist.citations import (
 )
 from tools.finalist.leads import lead
 from tools.finalist.prompts import refusal
+from tools.index.cues import asks_about_change
 from tools.records import Hit
 
 MAX_RECORD_SENTENCES = 3
@@ -57,11 +58,6 @@ _CODE_AFTER = re.compile(
 )
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
-_ABOUT_CHANGE = re.compile(
-    r"\bcommit(?:s|ted)?\b|^\W*(?:who|when)\b|\bwhat (?:fixed|changed)\b"
-    r"|\bwhich (?:change|fix)\b|\bfixed by\b",
-    re.IGNORECASE,
-)
 _HOW_TO = re.compile(
     r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
 )
@@ -383,7 +379,7 @@ def _is_merge(fact: Hit) -> bool:
 
 def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> list[list[int]]:
     """The commit records that answer a question about a change (see ``extractive_answer``)."""
-    if not _ABOUT_CHANGE.search(question):
+    if not asks_about_change(question):
         return []
     first = facts[groups[0][0]]
     anchors = {f"jira:{key}" for key in KEY.findall(question)}

@@ -16,8 +16,8 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   issue's reporter);
 - **identifier**: code-like words of the question (``deepExtend``, ``fetch()``,
   ``styler.js``, ``Alloy.CFG``) found verbatim in the record's text;
-- **commit**: the question asks about a commit ("commit", "who changed", "when was")
-  and the record is one;
+- **commit**: the question asks about a change (:func:`asks_about_change`: "which commit",
+  "what fixed", "the fix by", "who changed", "when was") and the record is a commit;
 - **linked**: the record links to a record the question names by id (the commits citing
   ``ALOY-1305`` in "what fixed ALOY-1305?");
 - **named**: the question names the record itself by id, which puts it first;
@@ -43,7 +43,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tools.index.fields import MONTHS, indexed_text
+from tools.index.cues import asks_about_change, code_words, question_period
+from tools.index.fields import indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
 from tools.records import display_id
 
@@ -61,21 +62,6 @@ MERGE_WEIGHT = -0.004
 MIN_TITLE_SHARE = 0.5
 RECORD_POOL = 40
 """Records reranked: the best of the fused list (deeper ones rarely deserve a boost)."""
-
-_MONTH = re.compile(
-    r"\b(" + "|".join(m[:3] for m in MONTHS) + r")[a-z]*\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b",
-    re.IGNORECASE,
-)
-_ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b")
-_YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
-_IDENTIFIER = re.compile(
-    r"[A-Za-z_$][\w$]*(?:\(\))?(?:[./][\w$]+)+|[a-z_$]+[A-Z][\w$]*|_[\w$]+|[\w$]+\(\)"
-)
-_COMMIT_INTENT = re.compile(
-    r"\b(?:commits?|committed|who\b.*\b(?:changed|added|fixed|made|removed|switched|wrote)"
-    r"|when (?:was|were|did))\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -99,30 +85,8 @@ class Cues:
     about_commits: bool
 
 
-def question_period(question: str) -> tuple[str, str] | None:
-    """The month or year a question names, as ``(start, end)`` ISO dates (end exclusive)."""
-    month = _MONTH.search(question)
-    if month:
-        number = [m[:3].lower() for m in MONTHS].index(month.group(1)[:3].lower()) + 1
-        return _month_span(int(month.group(2)), number)
-    iso = _ISO_MONTH.search(question)
-    if iso:
-        return _month_span(int(iso.group(1)), int(iso.group(2)))
-    year = _YEAR.search(question)
-    if year:
-        return f"{year.group(1)}-01-01", f"{int(year.group(1)) + 1}-01-01"
-    return None
-
-
-def _month_span(year: int, month: int) -> tuple[str, str]:
-    end = (year + 1, 1) if month == 12 else (year, month + 1)
-    return f"{year}-{month:02d}-01", f"{end[0]}-{end[1]:02d}-01"
-
-
 def question_cues(question: str, frequency: DocumentFrequency) -> Cues:
     """Parse the cues of :class:`Cues` from a question; ``frequency`` gives its terms' df."""
-    found = (m.group(0).removesuffix("()") for m in _IDENTIFIER.finditer(question))
-    identifiers = tuple(dict.fromkeys(found))
     terms = frozenset(bm25_tokenize([question])[0])
     df, n = frequency(terms)
     return Cues(
@@ -130,8 +94,8 @@ def question_cues(question: str, frequency: DocumentFrequency) -> Cues:
         weights={t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms},
         unknown=frozenset(t for t in terms if not df[t]),
         period=question_period(question),
-        identifiers=tuple(i for i in identifiers if not re.fullmatch(r"[A-Z]+-\d+", i)),
-        about_commits=bool(_COMMIT_INTENT.search(question)),
+        identifiers=code_words(question),
+        about_commits=asks_about_change(question),
     )
 
 
