@@ -1,8 +1,8 @@
 """``data-alchemy eval answers`` on real Alloy records, offline and with the LLM finalist.
 
 A small real index: six Alloy issues, the Alloy docs subset, and every subset commit citing
-those issues, rebuilt into a git repository (new shas) and mapped back to the export's
-shas for the gold ids through ``--sha-map``.
+those issues, rebuilt into a git repository (new shas) whose map back to the export's shas
+(``rebuild_repo(..., sha_map=...)``) translates the gold ids through ``--sha-map``.
 """
 
 from __future__ import annotations
@@ -20,23 +20,11 @@ from cli import main
 from tests.fakes.openai_server import Reply
 from tools.evalset import load_questions
 from tools.finalist.evaluate import facts_found, percentile, summarize
-from tools.loaders.git import load_git_repo
-from tools.report import StageReport
 from tools.sample_data import rebuild_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "tests" / "data" / "alloy_answers.jsonl"
 ISSUES = ("ALOY-1633", "ALOY-1000", "ALOY-1262", "ALOY-1200", "ALOY-800", "ALOY-4")
-
-
-def _sha_map(export: Path, repo: Path) -> dict[str, str]:
-    """Original sha -> rebuilt sha, matching commits by author date and message."""
-    rebuilt = {
-        (r.metadata["created"], r.text.split("\n\nChanged files:")[0]): r.metadata["sha"]
-        for r in load_git_repo(repo, StageReport("git"))
-    }
-    rows = [json.loads(line) for line in export.read_text("utf-8").splitlines()]
-    return {r["sha"]: rebuilt[(r["author_date"], r["message"].strip())] for r in rows}
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +38,8 @@ def indexed(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     cites = re.compile("|".join(rf"\b{k}\b" for k in ISSUES))
     export = work / "alloy.commits.jsonl"
     export.write_text("\n".join(ln for ln in lines if cites.search(json.loads(ln)["message"])))
-    repo = rebuild_repo(export, work / "alloy")
     sha_map = work / "sha-map.json"
-    sha_map.write_text(json.dumps(_sha_map(export, repo)), encoding="utf-8")
+    repo = rebuild_repo(export, work / "alloy", sha_map=sha_map)
     data = work / "data"
     args = ["ingest", "--data-dir", str(data), "--jira", str(jira), "--git", str(repo)]
     assert main([*args, "--docs", str(corpus_dir / "docs" / "alloy")]) == 0

@@ -233,10 +233,10 @@ def names_fact(question: str, fact: Hit) -> bool:
     )
 
 
-def select(ranked: Iterable[tuple[float, Candidate]], limit: int) -> list[Candidate]:
-    """Take the best ``limit`` candidates, skipping near-duplicates of ones already taken."""
+def select(ranked: Iterable[Candidate], limit: int) -> list[Candidate]:
+    """Take the first ``limit`` candidates, skipping near-duplicates of ones already taken."""
     chosen: list[Candidate] = []
-    for _, c in ranked:
+    for c in ranked:
         if len(chosen) == limit:
             break
         if not any(_similar(c, other) for other in chosen):
@@ -423,7 +423,7 @@ def _part(
     A record without a lead (a document) gets one sentence more.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
-    chosen = select([(0.0, c) for c in mine], limit if lines else limit + 1)
+    chosen = select(mine, limit if lines else limit + 1)
     lines += [c.render(f"[{c.fact + 1}]") for c in sorted(chosen, key=_order)]
     return "".join(
         line if n == 0 or lines[n - 1].endswith("\n") else f" {line}"
