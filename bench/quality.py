@@ -52,7 +52,8 @@ def build(corpus: Path, project: str, work: Path) -> Path:
         rebuild_repo(corpus / "git" / f"{name}.commits.jsonl", repo, sha_map=sha_map)
     sources = ["--jira", str(corpus / "jira" / key), "--git", str(repo)]
     sources += ["--docs", str(corpus / "docs" / name)]
-    subprocess.run([CLI, "ingest", "--data-dir", str(work / "data"), *sources], check=True)
+    ingest = [CLI, "ingest", "--data-dir", str(work / "data"), *sources]
+    subprocess.run(ingest, check=True, stdout=sys.stderr)  # stdout is for the result
     return sha_map
 
 
