@@ -60,6 +60,9 @@ LINKED_WEIGHT = 0.02
 NAMED_WEIGHT = 1.0
 MERGE_WEIGHT = -0.004
 MIN_TITLE_SHARE = 0.5
+MIN_CHUNKS_FOR_UNSEEN = 2000
+"""Below this many chunks a word missing from the index means little (the demo's 900 chunks
+lack "print"), so no question term counts as unknown."""
 RECORD_POOL = 40
 """Records reranked: the best of the fused list (deeper ones rarely deserve a boost)."""
 
@@ -71,7 +74,7 @@ class Cues:
     Attributes:
         terms: Its BM25 tokens.
         weights: The BM25 inverse document frequency of each term in the index.
-        unknown: The terms no indexed chunk holds.
+        unknown: The terms no indexed chunk holds (none below ``MIN_CHUNKS_FOR_UNSEEN``).
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
         identifiers: Code-like words, as written (without a call's ``()``).
         about_commits: It asks about a commit.
@@ -92,7 +95,9 @@ def question_cues(question: str, frequency: DocumentFrequency) -> Cues:
     return Cues(
         terms=terms,
         weights={t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms},
-        unknown=frozenset(t for t in terms if not df[t]),
+        unknown=frozenset(t for t in terms if not df[t])
+        if n >= MIN_CHUNKS_FOR_UNSEEN
+        else frozenset(),
         period=question_period(question),
         identifiers=code_words(question),
         about_commits=asks_about_change(question),
