@@ -111,17 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print the whole result as JSON")
     _common(chat)
 
-    evaluate = sub.add_parser("eval", help="evaluate retrieval on a question set")
+    evaluate = sub.add_parser("eval", help="evaluate retrieval or answers on a question set")
     eval_sub = evaluate.add_subparsers(dest="target", required=True, metavar="TARGET")
     retrieval = eval_sub.add_parser(
         "retrieval",
         help="hit@1, hit@5, MRR@10, nDCG@10 for dense, BM25 and hybrid",
-        description='Questions are JSON Lines {"question", "gold": [{"source", "id"}]}.',
+        description='Questions are JSON Lines {"id", "question", "kind", "gold": [{"source", '
+        '"id"}], "facts"} (tools/evalset.py); unanswerable ones are left out.',
     )
-    retrieval.add_argument("--questions", required=True, type=Path, metavar="FILE.jsonl")
     retrieval.add_argument("--k", type=int, default=10)
-    retrieval.add_argument("--json", action="store_true")
-    _common(retrieval)
+    answers = eval_sub.add_parser(
+        "answers",
+        help="facts recall, citation precision, refusals and latency of the chat graph",
+        description="Ask every question through the chat graph (the configured finalist) "
+        "and score the answers against the reference facts and gold records.",
+    )
+    for parser_ in (retrieval, answers):
+        parser_.add_argument("--questions", required=True, type=Path, metavar="FILE.jsonl")
+        parser_.add_argument(
+            "--sha-map",
+            type=Path,
+            metavar="FILE.json",
+            help="{original sha: rebuilt sha} of a git history rebuilt from an export "
+            "(make_git_repo.py --sha-map), so gold commit ids match the index",
+        )
+        parser_.add_argument("--json", action="store_true")
+        _common(parser_)
 
     serve = sub.add_parser(
         "serve",
@@ -253,8 +268,9 @@ def _print_answer(result: dict[str, Any], streamed: bool) -> None:
         print("\nSources:")
         for n, cite in enumerate(citations, 1):
             print(f"  [{n}] {cite['source']} {cite['id']}: {cite['title']} <{cite['uri']}>")
-    if result.get("used_lora"):
-        print("(the LoRA adapter's intuition was used)")
+    if result.get("intuition"):
+        status = result.get("intuition_status", "")
+        print(f"\nThe adapter's intuition ({status}; not a source): {result['intuition']}")
 
 
 def ask(graph, question: str, thread: str, ctx, stream: bool) -> dict[str, Any]:
@@ -344,20 +360,30 @@ def _missing_index(ctx) -> str | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """``data-alchemy eval retrieval``."""
-    from tools.index.evaluate import evaluate_retrieval
-    from tools.index.search import Retriever
+    """``data-alchemy eval retrieval|answers``."""
+    from tools.evalset import load_sha_map
 
     ctx = _context(args)
-    if not args.questions.is_file():
-        print(f"error: questions file not found: {args.questions}", file=sys.stderr)
-        return 2
+    for path in (args.questions, args.sha_map):
+        if path is not None and not path.is_file():
+            print(f"error: file not found: {path}", file=sys.stderr)
+            return 2
     if problem := _missing_index(ctx):
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    result = evaluate_retrieval(Retriever(ctx.settings, ctx.data_path), args.questions, k=args.k)
+    sha_map = load_sha_map(args.sha_map)
+    if args.target == "answers":
+        result = _eval_answers(ctx, args.questions, sha_map)
+    else:
+        from tools.index.evaluate import evaluate_retrieval
+        from tools.index.search import Retriever
+
+        retriever = Retriever(ctx.settings, ctx.data_path)
+        result = evaluate_retrieval(retriever, args.questions, k=args.k, sha_map=sha_map)
     if args.json:
         print(json.dumps(result))
+    elif args.target == "answers":
+        _print_answer_eval(result)
     else:
         print(f"{'mode':<8} hit@1  hit@5  mrr@10 ndcg@10   (n={result['n']})")
         for mode in ("dense", "bm25", "hybrid"):
@@ -367,6 +393,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 f"{m['ndcg@10']:.3f}"
             )
     return 0
+
+
+def _eval_answers(ctx, questions: Path, sha_map: dict[str, str]) -> dict[str, Any]:
+    """Score the chat graph's answers (one new thread per question)."""
+    from graph.chat import graph
+    from tools.finalist import ANSWER_KEYS, finalist_name
+    from tools.finalist.evaluate import evaluate_answers
+
+    def answer(question: str) -> Any:
+        state = graph.invoke({"question": question}, context=ctx)
+        return {key: state[key] for key in ANSWER_KEYS}
+
+    result = evaluate_answers(answer, questions, sha_map)
+    return {"finalist": finalist_name(ctx.settings.model_d), **result}
+
+
+def _print_answer_eval(result: dict[str, Any]) -> None:
+    def figure(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    print(f"finalist {result['finalist']}: {result['n']} questions")
+    print(f"{'kind':<13} {'n':>3} facts  cit.prec  false-ref  refusals  wrong")
+    for kind, m in [*result["by_kind"].items(), ("all", result)]:
+        print(
+            f"{kind:<13} {m['n']:>3} {figure(m['facts_recall']):>5}  "
+            f"{figure(m['citation_precision']):>8}  {figure(m['false_refusals']):>9}  "
+            f"{figure(m['correct_refusals']):>8}  {figure(m['wrong_answers']):>5}"
+        )
+    latency = result["latency_ms"]
+    print(f"latency p50 {latency['p50']:.0f} ms, p95 {latency['p95']:.0f} ms")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -477,6 +533,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tools.sample_data import prepare_sample_sources
 
     ctx = _context(args)
+    ctx.use_lora = True  # show what the freshly trained adapter says, beside the cited answer
     sources = prepare_sample_sources(ctx.settings, ctx.data_path)
     print(f"sample sources: {json.dumps(sources)}", file=sys.stderr)
     request = {

@@ -13,7 +13,7 @@ Jira issues and the alloy docs of the full corpus (``--corpus``) into a temporar
    write), and LangChain's ``FAISS.from_texts`` over the same model in fp32. Best of
    ``--rounds`` rounds (the machine is shared), modes interleaved.
 2. Parity: recall@10 of the fast path against fp32 (documents and queries embedded each
-   way, exact search), queries = the ALOY development questions.
+   way, exact search), queries = the Alloy tuning questions.
 3. HNSW recall@10 against exact search on real vectors (the questions as queries): the
    vectors of ``--index DIR`` (an index already built from real chunks) when given, else
    the embedded sample; HNSW is what our index uses above ``exact_max`` chunks.
@@ -53,9 +53,10 @@ from corpus_arg import add_corpus_argument  # noqa: E402
 from langchain_core.embeddings import Embeddings  # noqa: E402
 
 from tools.config import Settings, SourcesSettings, load_settings  # noqa: E402
-from tools.index.build import indexed_text, run_index  # noqa: E402
+from tools.evalset import load_questions  # noqa: E402
+from tools.index.build import run_index  # noqa: E402
 from tools.index.embeddings import get_embedder, resolve_model_path  # noqa: E402
-from tools.index.evaluate import load_questions  # noqa: E402
+from tools.index.fields import indexed_text  # noqa: E402
 from tools.index.search import Retriever  # noqa: E402
 from tools.index.store import (  # noqa: E402
     ChunkRow,
@@ -66,7 +67,7 @@ from tools.index.store import (  # noqa: E402
 from tools.jsonl import read_jsonl, write_jsonl  # noqa: E402
 from tools.records import Chunk  # noqa: E402
 
-DEV_SET = ROOT / "data" / "eval" / "aloy_dev.jsonl"
+TUNING_SET = ROOT / "data" / "eval" / "alloy_tuning.jsonl"
 NOISE = 0.02
 
 
@@ -139,7 +140,7 @@ def throughput(
     from langchain_community.vectorstores import FAISS
     from sentence_transformers import SentenceTransformer
 
-    texts = [indexed_text(r.get("title") or "", r["text"]) for r in rows]
+    texts = [indexed_text(r) for r in rows]
     batch = settings.model_b.batch_size
     plain = SentenceTransformer(resolve_model_path(settings.model_b.model), device="cpu")
     ours = get_embedder(settings)
@@ -215,7 +216,7 @@ def latency(
         rows = []
         for i in range(n):
             src = all_rows[i % len(all_rows)]
-            text = indexed_text(src.get("title") or "", src["text"])
+            text = indexed_text(src)
             chunk_id = f"bench:{i}#0"
             chunk = Chunk(
                 chunk_id=chunk_id,
@@ -301,7 +302,7 @@ def main() -> int:
         parser.error("give --corpus DIR (or DATA_ALCHEMY_CORPUS) or --chunks FILE")
 
     settings = load_settings(args.config)
-    questions = [q["question"] for q in load_questions(DEV_SET)]
+    questions = [q["question"] for q in load_questions(TUNING_SET)]
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         work = Path(tmp)
         chunks_path = args.chunks or wash_chunks(args.corpus, work / "wash")

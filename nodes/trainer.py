@@ -12,6 +12,9 @@ from graph.configuration import Context, get_context
 from graph.state import ChatState
 
 
+EXTRACTIVE_SKIP = "skipped: the extractive finalist answers from the facts alone"
+
+
 def intuition(
     state: ChatState, config: RunnableConfig, runtime: Runtime[Context]
 ) -> dict[str, Any]:
@@ -19,8 +22,10 @@ def intuition(
 
     It runs after retrieval: with no relevant fact the finalist refuses and would drop the
     guess, so it is not computed. ``chat.use_lora`` (or the request's ``use_lora``) and
-    the adapter's manifest decide the rest (``tools.lora.infer.skip_reason``).
+    the adapter's manifest decide the rest (``tools.lora.infer.skip_reason``); under
+    ``auto`` the extractive finalist, which answers from the facts alone, does not ask it.
     """
+    from tools.finalist import finalist_name
     from tools.finalist.fuse import relevant_facts
     from tools.lora.infer import get_intuition, skip_reason
 
@@ -28,6 +33,8 @@ def intuition(
     chat = ctx.settings.chat
     if reason := skip_reason(chat.use_lora, ctx.data_path):
         return {"intuition": None, "intuition_status": reason}
+    if chat.use_lora == "auto" and finalist_name(ctx.settings.model_d) == "extractive":
+        return {"intuition": None, "intuition_status": EXTRACTIVE_SKIP}
     if not relevant_facts(state.get("facts") or [], chat)[0]:
         return {"intuition": None, "intuition_status": "skipped: no relevant facts to check it"}
     start = time.perf_counter()

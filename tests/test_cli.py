@@ -115,7 +115,7 @@ def test_read_only_commands_on_a_missing_data_dir_or_index_say_so_and_create_not
     command, tmp_path
 ):
     if command[0] == "eval":
-        command = [*command, "--questions", str(ROOT / "data" / "eval" / "aloy_dev.jsonl")]
+        command = [*command, "--questions", str(ROOT / "data" / "eval" / "alloy_tuning.jsonl")]
     missing, empty = tmp_path / "missing", tmp_path / "empty"
     empty.mkdir()
     for data, reason in ((missing, "no data dir at"), (empty, "no index in")):

@@ -147,7 +147,9 @@ def test_three_turns_keep_the_topic_and_the_third_answer_is_about_the_third_ques
             "How do I stop the daemon?",
         )
     ]
-    assert turns[0]["citations"][0]["id"] == "DAEMON-187"
+    first = turns[0]["citations"]  # the fixing commit first, then the issue
+    assert first[0]["source"] == "git" and "DAEMON-187" in first[0]["title"]
+    assert "DAEMON-187" in {c["id"] for c in first}
     # the follow-up keeps the user's subject, not the other issues and people the answer named
     assert turns[1]["standalone_question"] == (
         "Regarding DAEMON-187, fixed: Which files did that change?"

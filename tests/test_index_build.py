@@ -23,6 +23,7 @@ from tools.index.store import (
     index_root,
 )
 from tools.jsonl import read_jsonl, write_jsonl
+from tools.records import Chunk
 
 _KEY = re.compile(r"\bALOY-\d+\b")
 
@@ -70,6 +71,7 @@ def _commit_chunk(commit: dict[str, Any]) -> dict[str, Any]:
         "content_hash": "",
         "metadata": {
             "project": "alloy",
+            "author": commit["author_name"],
             "created": commit["author_date"],
             "links": [f"jira:{k}" for k in keys],
         },
@@ -222,12 +224,14 @@ def test_vectors_are_identical_to_a_fresh_embedding(built: Path) -> None:
     from tools.index.embeddings import get_embedder
 
     index = IndexVersion.open_current(built)
-    row = index.db.execute("SELECT id, title, text FROM chunks ORDER BY row LIMIT 1").fetchone()
-    stored = index.vectors([row[0]])[0]
+    row = index.db.execute("SELECT * FROM chunks ORDER BY row LIMIT 1").fetchone()
+    stored = index.vectors([row["id"]])[0]
     index.close()
-    from tools.index.build import indexed_text
+    chunk = {k: row[k] for k in Chunk.__annotations__ if k != "metadata"}
+    chunk["metadata"] = json.loads(row["metadata"])
+    from tools.index.fields import indexed_text
 
-    fresh = get_embedder(Settings()).encode([indexed_text(row[1], row[2])])[0]
+    fresh = get_embedder(Settings()).encode([indexed_text(chunk)])[0]
     assert float(stored @ fresh) > 0.999
 
 

@@ -10,7 +10,7 @@ import pytest
 from tests.test_index_build import corpus_chunks, write_chunks
 from tools.config import Settings
 from tools.index.build import run_index
-from tools.index.search import Retriever, filter_clause, rrf
+from tools.index.search import MAX_CHUNKS_PER_RECORD, Retriever, filter_clause, rrf
 from tools.index.store import IndexMismatchError, IndexNotFoundError
 
 FIELDS = {
@@ -143,3 +143,30 @@ def test_missing_index_and_model_mismatch(retriever: Retriever, tmp_path: Path) 
         Retriever(Settings(), tmp_path)
     with pytest.raises(IndexMismatchError, match="--rebuild"):
         Retriever(Settings(model_b={"model": "sentence-transformers/other"}), retriever.data_dir)
+
+
+def test_commits_are_found_by_author_month_and_what_they_did(
+    retriever: Retriever, chunks: list[dict[str, Any]]
+) -> None:
+    by_brenton = [
+        c for c in chunks if c["source"] == "git" and c["metadata"]["author"] == "Brenton House"
+    ]
+    assert len(by_brenton) >= 2  # two of his April 2020 commits are in the index
+    question = "the April 2020 change by Brenton House that lets a widget be the primary control"
+    wanted = next(c["doc_id"] for c in by_brenton if "primary control" in c["text"])
+
+    hits = retriever.search(question, k=5)
+
+    assert hits[0]["doc_id"] == wanted
+    assert hits[0]["features"]["author"] == hits[0]["features"]["date"] == 1.0
+    assert hits[0]["scores"]["rerank"] == hits[0]["score"]
+    assert all(f["author"] == 0.0 for f in (h["features"] for h in hits if h["source"] != "git"))
+
+
+def test_a_long_record_does_not_crowd_the_hybrid_list(retriever: Retriever) -> None:
+    hits = retriever.search("alloy compile error", k=30)
+    per_record: dict[str, int] = {}
+    for hit in hits:
+        per_record[hit["doc_id"]] = per_record.get(hit["doc_id"], 0) + 1
+    assert max(per_record.values()) <= MAX_CHUNKS_PER_RECORD
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)

@@ -30,7 +30,7 @@ from cli import main
 from tests.conftest import copy_data_dir
 from tests.fakes.openai_server import Reply
 from tools.config import load_settings
-from tools.index.build import indexed_text
+from tools.index.fields import indexed_text
 from tools.index.search import Retriever
 from tools.index.store import PAUSE_ENV
 from tools.jsonl import atomic_open, read_jsonl
@@ -175,7 +175,7 @@ def test_one_changed_jira_file_is_the_only_work(tmp_path: Path, openai_server):
     first = read_runs(data)[-1]
     n_records = first["stages"]["wash"]["out"]
     assert first["stages"]["refine"]["counters"]["llm_calls"] == server.request_count == n_records
-    old_texts = {indexed_text(c["title"], c["text"]) for c in read_jsonl(data / "rag_chunks.jsonl")}
+    old_texts = {indexed_text(c) for c in read_jsonl(data / "rag_chunks.jsonl")}
 
     edit_summary(jira, EDITED, "appcd start hangs instead of returning to the terminal")
     calls_before = server.request_count
@@ -195,9 +195,7 @@ def test_one_changed_jira_file_is_the_only_work(tmp_path: Path, openai_server):
     assert f"Record {EDITED} " in server.requests[-1]["messages"][-1]["content"]
     assert refine["cache_hits"] == n_records - 1
     chunks = list(read_jsonl(data / "rag_chunks.jsonl"))
-    new_texts = [
-        indexed_text(c["title"], c["text"]) for c in chunks if c["doc_id"] == f"jira:{EDITED}"
-    ]
+    new_texts = [indexed_text(c) for c in chunks if c["doc_id"] == f"jira:{EDITED}"]
     index = stages["index"]["counters"]
     assert index["embedded"] == sum(t not in old_texts for t in new_texts) == len(new_texts)
     assert index["reused"] == len(chunks) - len(new_texts)

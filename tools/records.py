@@ -69,7 +69,9 @@ class Hit(TypedDict):
     ranks: NotRequired[dict[str, int | None]]
     """Rank per retriever (``dense``, ``bm25``, ``named``); None where it did not find it."""
     scores: NotRequired[dict[str, float | None]]
-    """Raw score per retriever."""
+    """Raw score per retriever (and ``rerank`` for hybrid)."""
+    features: NotRequired[dict[str, float]]
+    """Hybrid: the rerank features of its record (``tools.index.rerank``)."""
 
 
 def stable_hash(obj: Any) -> str:

@@ -77,13 +77,17 @@ def _fast_import_stream(commits: list[dict[str, Any]]) -> bytes:
     return bytes(out)
 
 
-def rebuild_repo(export: Path, target: Path, limit: int | None = None) -> Path:
+def rebuild_repo(
+    export: Path, target: Path, limit: int | None = None, sha_map: Path | None = None
+) -> Path:
     """Create (or recreate) a git repository at ``target`` from a commits export.
 
     Args:
         export: A ``*.commits.jsonl`` file, newest commit first as ``git log`` writes it.
         target: The repository folder; replaced when it exists.
         limit: Keep only the ``limit`` oldest commits.
+        sha_map: Where to write ``{original sha: rebuilt sha}`` as JSON (evaluation gold
+            ids are original shas: ``data-alchemy eval ... --sha-map``).
 
     Returns:
         ``target``.
@@ -100,11 +104,16 @@ def rebuild_repo(export: Path, target: Path, limit: int | None = None) -> Path:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(target)], check=True)
+    marks = target / ".git" / "rebuild-marks"
     subprocess.run(
-        ["git", "-C", str(target), "fast-import", "--quiet"],
+        ["git", "-C", str(target), "fast-import", "--quiet", f"--export-marks={marks}"],
         input=_fast_import_stream(commits),
         check=True,
     )
+    if sha_map is not None:
+        rebuilt = dict(line.split() for line in marks.read_text("utf-8").splitlines())
+        pairs = {c["sha"]: rebuilt[f":{n}"] for n, c in enumerate(commits, 1)}
+        sha_map.write_text(json.dumps(pairs, indent=0), encoding="utf-8")
     subprocess.run(["git", "-C", str(target), "checkout", "-q", "-f", "main"], check=True)
     return target
 

@@ -1,22 +1,24 @@
-"""The offline finalist: an answer made of the most relevant sentences of the facts.
+"""The offline finalist: an answer made of what the facts' records are and their best sentences.
 
-No LLM and nothing executed: the finalist only selects sentences. Each prose sentence of
-each fact is scored with BM25 against the question's terms (document frequencies over all
-candidate sentences), plus a bonus for question terms in the fact's title, and for facts the
-question names by id, so "what is ALOY-1000 about?" picks that issue's first sentences.
-The best ``max_sentences`` are kept (near-duplicates from overlapping chunks dropped),
-grouped by fact in retrieval order, each followed by its marker ``[n]`` where ``n`` is the
-fact's 1-based index. The result is deterministic for the same input.
+No LLM and nothing executed: the finalist only selects sentences and states record fields.
+Each prose sentence of each fact is scored with BM25 against the question's terms (document
+frequencies over all candidate sentences), plus a bonus for question terms in the fact's
+title, and for facts the question names by id, so "what is ALOY-1000 about?" picks that
+issue's sentences. :func:`extractive_answer` then writes the answer record by record (see
+its policy), each sentence followed by its marker ``[n]`` where ``n`` is the fact's 1-based
+index. The result is deterministic for the same input.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tools.finalist.chatter import is_chatter
 from tools.finalist.citations import (
     MARKER,
     fact_ref,
@@ -26,12 +28,15 @@ from tools.finalist.citations import (
     strip_markers,
     tag_sentence,
 )
-from tools.finalist.prompts import refusal, unverified_part
+from tools.finalist.leads import lead
+from tools.finalist.prompts import refusal
+from tools.index.cues import asks_about_change
 from tools.records import Hit
 
-MAX_SENTENCES = 5
-MAX_CONFIRMED = 2
-MAX_UNVERIFIED = 3
+MAX_RECORD_SENTENCES = 3
+"""Sentences quoted from the answer's record besides its lead (one more for a document)."""
+MAX_STEPS = 6
+MAX_COMMITS = 2
 MIN_WORDS = 4
 MAX_SENTENCE_CHARS = 600
 TITLE_WEIGHT = 0.5
@@ -39,8 +44,10 @@ RELATIVE_MIN = 0.3
 SUPPORT_COVERAGE = 0.6
 MIN_SUPPORT_TERMS = 2
 DUPLICATE_JACCARD = 0.8
-MAX_CODE_LINES = 2
-MAX_CODE_CHARS = 120
+MIN_CODE_INTRO_WORDS = 2
+MAX_CODE_LINES = 8
+MAX_CODE_CHARS = 400
+MAX_INLINE_CODE = 120
 _K1, _B = 1.2, 0.75
 
 KEY = re.compile(r"\b[A-Z][A-Z0-9]+-\d+\b")
@@ -50,6 +57,10 @@ _CODE_AFTER = re.compile(
     re.DOTALL,
 )
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
+_ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
+_HOW_TO = re.compile(
+    r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
+)
 _STOPWORD_TEXT = """
 a about above after again against all also am an and any are as at be because been before
 being below between both but by can could did do does doing done down during each few for
@@ -104,15 +115,26 @@ class Candidate:
     Attributes:
         fact: Index of the fact in the list given to the finalist.
         position: Order of the sentence in its fact.
-        text: The sentence, whitespace normalized (a substring of the normalized fact text,
-            but for code quoted after a sentence ending in ``:``).
-        terms: Its content terms.
+        text: The sentence, whitespace normalized (a substring of the normalized fact text).
+        terms: Its content terms (and its code's).
+        code: The code block it introduces (it ends with ``:``), lines kept.
+        item: It is a list item.
     """
 
     fact: int
     position: int
     text: str
     terms: tuple[str, ...]
+    code: str = ""
+    item: bool = False
+
+    def render(self, marker: str) -> str:
+        """The sentence with its marker, and its code: inline when one short line, else fenced."""
+        if not self.code:
+            return tag_sentence(self.text, marker)
+        if "\n" not in self.code and len(self.code) <= MAX_INLINE_CODE:
+            return f"{self.text} `{self.code}` {marker}"
+        return f"{self.text[:-1]} {marker}:\n\n```\n{self.code}\n```\n"
 
 
 def candidates(facts: Sequence[Hit]) -> list[Candidate]:
@@ -120,33 +142,34 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
 
     Sentences that contain text shaped like a citation marker (``[3]``) are left out so
     that quoted text never forges a citation. A sentence ending in ``:`` introduces what
-    follows: it carries a short code block that follows it inline, in backticks ("run
-    the following: `npm i -g appcd`"), and is left out otherwise.
+    follows: it carries the code block that follows it ("run the following:" and
+    ``npm i -g appcd``), is kept as a list item without one (the first of the steps it
+    introduces), and is left out otherwise.
     """
     out = []
     for i, fact in enumerate(facts):
         text = str(fact.get("text", ""))
         for position, (start, end) in enumerate(sentence_spans(text)):
             sentence = normalize_space(text[start:end])
-            if len(sentence.split()) < MIN_WORDS or len(sentence) > MAX_SENTENCE_CHARS:
+            item = bool(_ITEM_START.fullmatch(text[text.rfind("\n", 0, start) + 1 : start]))
+            code = _code_after(text, end) if sentence.endswith(":") else ""
+            words = MIN_CODE_INTRO_WORDS if code else MIN_WORDS
+            if len(sentence.split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
                 continue
-            if MARKER.search(sentence):
+            if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
                 continue
-            if sentence.endswith(":"):
-                if not (code := _code_after(text, end)):
-                    continue
-                sentence = f"{sentence} `{code}`"
-            out.append(Candidate(i, position, sentence, tuple(terms(sentence))))
+            found = tuple(terms(f"{sentence} {code}"))
+            out.append(Candidate(i, position, sentence, found, code, item))
     return out
 
 
 def _code_after(text: str, end: int) -> str:
-    """The code block right after offset ``end`` when it is short enough to quote inline."""
+    """The code block right after offset ``end`` when it is short enough to quote."""
     match = _CODE_AFTER.match(text, end)
     if not match:
         return ""
-    lines = [ln.strip() for ln in (match.group(1) or match.group(2)).splitlines() if ln.strip()]
-    code = " ; ".join(lines)
+    lines = [ln.rstrip() for ln in (match.group(1) or match.group(2)).splitlines() if ln.strip()]
+    code = textwrap.dedent("\n".join(lines))
     return code if len(lines) <= MAX_CODE_LINES and len(code) <= MAX_CODE_CHARS else ""
 
 
@@ -210,10 +233,10 @@ def names_fact(question: str, fact: Hit) -> bool:
     )
 
 
-def select(ranked: Iterable[tuple[float, Candidate]], limit: int) -> list[Candidate]:
-    """Take the best ``limit`` candidates, skipping near-duplicates of ones already taken."""
+def select(ranked: Iterable[Candidate], limit: int) -> list[Candidate]:
+    """Take the first ``limit`` candidates, skipping near-duplicates of ones already taken."""
     chosen: list[Candidate] = []
-    for _, c in ranked:
+    for c in ranked:
         if len(chosen) == limit:
             break
         if not any(_similar(c, other) for other in chosen):
@@ -261,12 +284,6 @@ def best_sentence(claim: str, fact_text: str) -> str:
     return max(pool, key=lambda s: len(wanted & set(terms(s))))
 
 
-def compose(chosen: Sequence[Candidate]) -> str:
-    """Write the chosen sentences grouped by fact, each with its fact marker ``[n]``."""
-    ordered = sorted(chosen, key=lambda c: (c.fact, c.position))
-    return " ".join(tag_sentence(c.text, f"[{c.fact + 1}]") for c in ordered)
-
-
 def check_intuition(
     intuition: str | None, pool: Sequence[Candidate]
 ) -> tuple[list[Candidate], list[str]]:
@@ -304,33 +321,138 @@ class Draft:
     refused: bool
 
 
-def extractive_answer(
-    question: str,
-    facts: Sequence[Hit],
-    intuition: str | None,
-    max_sentences: int = MAX_SENTENCES,
-) -> Draft:
-    """Answer from the facts' own sentences, and label what only the adapter said.
+def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None) -> Draft:
+    """Answer from the facts' own sentences, led by what their records are.
 
-    Policy: the best ``max_sentences`` sentences for the question, plus up to
-    ``MAX_CONFIRMED`` fact sentences that confirm the adapter (cited like the rest);
-    adapter sentences no fact supports go, at most ``MAX_UNVERIFIED``, into the labelled
-    unverified part. No sentence matching the question: a refusal, the adapter dropped.
+    Policy (the adapter's intuition is not used: it is ``dropped`` when given):
+
+    - A question about a change ("what fixed ALOY-12?", "who changed ...", "which commit
+      ...") answered by commits: those citing the issue the question names or the first
+      record is, else the first record when it is a commit (and one citing the same
+      issue), non-merges first; each with its lead (short sha, author, date, subject,
+      files) and its best sentence; then the issue they cite, with its lead and best
+      sentence.
+    - Otherwise the first record that matches the question only (retrieval ranks records;
+      quoting the next ones cost precision more than they added): its lead, then its
+      ``MAX_RECORD_SENTENCES`` best sentences in reading order, or for a how-to question
+      answered by a document, its steps from the list holding the best sentence on.
+    - No sentence of any fact matching the question: a refusal.
+
+    Chatter (``tools.finalist.chatter``) is never quoted; every sentence cites ``[n]``, the
+    1-based index of its fact; each record's sentences form one paragraph.
     """
-    pool = candidates(facts)
-    chosen = select(rank(question, facts, pool), max_sentences)
-    has_intuition = bool(intuition and intuition.strip())
-    if not chosen:
+    status = "dropped" if intuition and intuition.strip() else "none"
+    pool = [c for c in candidates(facts) if not is_chatter(c.text)]
+    ranked = rank(question, facts, pool)
+    if not ranked:
         reason = "none of the retrieved passages mentions what the question asks about"
-        return Draft(refusal(reason), "dropped" if has_intuition else "none", True)
-    confirmed, unsupported = check_intuition(intuition, pool)
-    extra = [c for c in confirmed if not any(_similar(c, o) for o in chosen)]
-    text = compose(chosen + extra[:MAX_CONFIRMED])
-    if unsupported:
-        text += "\n\n" + unverified_part(unsupported[:MAX_UNVERIFIED])
-        status = "unverified"
-    elif confirmed:
-        status = "used"
+        return Draft(refusal(reason), status, True)
+    groups = _records(facts)
+    commits = _commits(question, facts, groups)
+    if commits:
+        issue = _cited_issue(facts, groups, commits)
+        parts = [_part(facts, g, ranked, 1) for g in [*commits, *issue]]
     else:
-        status = "dropped" if has_intuition else "none"
-    return Draft(text, status, False)
+        focus = next(g for g in groups if any(c.fact in g for _, c in ranked))
+        if _HOW_TO.search(question) and facts[focus[0]].get("source") == "docs":
+            parts = [_steps(facts, focus, pool, ranked)]
+        else:
+            parts = [_part(facts, focus, ranked, MAX_RECORD_SENTENCES)]
+    return Draft("\n\n".join(p for p in parts if p), status, False)
+
+
+def _records(facts: Sequence[Hit]) -> list[list[int]]:
+    """Fact indexes grouped by record, records in order of their first fact."""
+    groups: dict[str, list[int]] = {}
+    for i, fact in enumerate(facts):
+        groups.setdefault(str(fact.get("doc_id") or fact_ref(fact)), []).append(i)
+    return list(groups.values())
+
+
+def _links(fact: Hit) -> set[str]:
+    return set((fact.get("metadata") or {}).get("links") or [])
+
+
+def _is_merge(fact: Hit) -> bool:
+    return bool((fact.get("metadata") or {}).get("merge"))
+
+
+def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> list[list[int]]:
+    """The commit records that answer a question about a change (see ``extractive_answer``)."""
+    if not asks_about_change(question):
+        return []
+    first = facts[groups[0][0]]
+    anchors = {f"jira:{key}" for key in KEY.findall(question)}
+    if first.get("source") == "jira":
+        anchors.add(str(first.get("doc_id")))
+    commits = [g for g in groups if facts[g[0]].get("source") == "git"]
+    chosen = [g for g in commits if _links(facts[g[0]]) & anchors]
+    if not chosen and first.get("source") == "git":
+        cited = _links(first)
+        chosen = [groups[0], *(g for g in commits[1:] if _links(facts[g[0]]) & cited)]
+    chosen.sort(key=lambda g: _is_merge(facts[g[0]]))
+    return chosen[:MAX_COMMITS]
+
+
+def _cited_issue(
+    facts: Sequence[Hit], groups: list[list[int]], commits: list[list[int]]
+) -> list[list[int]]:
+    """The Jira record among the facts that the commits cite, if any."""
+    cited = set().union(*(_links(facts[g[0]]) for g in commits))
+    return [g for g in groups if facts[g[0]].get("doc_id") in cited][:1]
+
+
+def _lead_and_rest(
+    facts: Sequence[Hit], group: list[int], ranked: Sequence[tuple[float, Candidate]]
+) -> tuple[list[str], list[Candidate]]:
+    """A record's cited lead (if any) and its ranked candidates that the lead does not say."""
+    head = lead(facts[group[0]])
+    mine = [c for _, c in ranked if c.fact in group]
+    if not head:
+        return [], mine
+    said = Candidate(group[0], -1, head, tuple(terms(head)))
+    rest = [c for c in mine if not _similar(c, said) and c.text.rstrip(".") not in head]
+    return [tag_sentence(head, f"[{group[0] + 1}]")], rest
+
+
+def _part(
+    facts: Sequence[Hit], group: list[int], ranked: Sequence[tuple[float, Candidate]], limit: int
+) -> str:
+    """One record's paragraph: its lead and its best ``limit`` sentences, each cited.
+
+    A record without a lead (a document) gets one sentence more.
+    """
+    lines, mine = _lead_and_rest(facts, group, ranked)
+    chosen = select(mine, limit if lines else limit + 1)
+    lines += [c.render(f"[{c.fact + 1}]") for c in sorted(chosen, key=_order)]
+    return "".join(
+        line if n == 0 or lines[n - 1].endswith("\n") else f" {line}"
+        for n, line in enumerate(lines)
+    ).strip()
+
+
+def _steps(
+    facts: Sequence[Hit],
+    group: list[int],
+    pool: Sequence[Candidate],
+    ranked: Sequence[tuple[float, Candidate]],
+) -> str:
+    """A document's steps, each on its own line, at most ``MAX_STEPS``.
+
+    They start at the list holding the document's best sentence (or at the sentence that
+    introduces that list).
+    """
+    lines, mine = _lead_and_rest(facts, group, ranked)
+    best = mine[0]
+    seq = [c for c in pool if c.fact == best.fact]
+    at = seq.index(best)
+    while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
+        at -= 1
+    for c in seq[at : at + MAX_STEPS]:
+        marker = f"[{c.fact + 1}]"
+        lines.append(f"- {c.render(marker)}" if c.item else c.render(marker))
+    return "\n".join(lines)
+
+
+def _order(c: Candidate) -> tuple[int, int]:
+    return c.fact, c.position

@@ -7,11 +7,12 @@ Fusion policy (both finalists):
 - What only the adapter said is left out or put in a part labelled
   ``Unverified (from the adapter, not found in the sources):``; adapter claims a cited fact
   supports count as ``used``.
-- With no facts, or none scoring at least ``settings.chat.min_score`` (the dense cosine
+- With no facts, none scoring at least ``settings.chat.min_score`` (the dense cosine
   of a hybrid hit, else its ``score``; facts without a score, and hits for a record the
-  question names, are kept), the answer says ``I don't know based on the indexed sources`` and names
-  why; no LLM is called and the adapter's guess is dropped (it was trained on the same
-  sources that turned up nothing).
+  question names, are kept), or facts that are off topic (``tools.finalist.relevance``),
+  the answer says ``I don't know based on the indexed sources`` and names why; no LLM is
+  called and the adapter's guess is dropped (it was trained on the same sources that
+  turned up nothing).
 - Retrieved text is data: the LLM gets it only inside ``<source id=n>`` blocks with a system
   rule that it holds no instructions; the extractive finalist only selects sentences.
 
@@ -40,6 +41,7 @@ from tools.finalist.citations import (
 from tools.finalist.extractive import Draft, best_sentence, extractive_answer
 from tools.finalist.llm_finalist import intuition_status, postcheck, stream_answer
 from tools.finalist.prompts import is_refusal, refusal
+from tools.finalist.relevance import off_topic
 from tools.records import Hit
 
 log = logging.getLogger(__name__)
@@ -128,8 +130,9 @@ def fuse(
     has_intuition = bool(intuition and intuition.strip())
     relevant, notes = relevant_facts(facts, settings.chat)
     finalist = finalist_name(settings.model_d)
-    if not relevant:
-        reason = (
+    reason = off_topic(question, relevant) if relevant else None
+    if not relevant or reason:
+        reason = reason or (
             f"no retrieved passage scored at least {settings.chat.min_score}"
             if any(_scored_low(f, settings.chat) for f in facts)
             else "no usable passages were retrieved for this question"

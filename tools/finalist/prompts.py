@@ -98,8 +98,3 @@ def refusal(reason: str) -> str:
 def is_refusal(answer: str) -> bool:
     """Whether an answer starts by saying it does not know."""
     return bool(_REFUSAL.match(answer.strip()))
-
-
-def unverified_part(claims: Sequence[str]) -> str:
-    """The labelled block for what only the adapter said."""
-    return f"{UNVERIFIED_LABEL} " + " ".join(claims)

@@ -1,6 +1,6 @@
 """Index stage: embed new or changed chunks of ``rag_chunks.jsonl`` into a new index version.
 
-Vectors are reused from the live version when a chunk's indexed text (title and text) hashes
+Vectors are reused from the live version when a chunk's indexed text (``tools.index.fields``) hashes
 the same, so an unchanged corpus embeds nothing and a changed record re-embeds only its
 chunks; chunks no longer in the input leave the index.
 """
@@ -20,6 +20,7 @@ from filelock import FileLock, Timeout
 from tools.config import Settings
 from tools.datadir import DataDir
 from tools.index.embeddings import Embedder, EmbeddingConfig, EmbeddingError, load_embedder
+from tools.index.fields import indexed_text
 from tools.index.store import (
     FORMAT,
     ChunkRow,
@@ -38,12 +39,6 @@ log = logging.getLogger(__name__)
 REQUIRED = ("chunk_id", "doc_id", "source", "text")
 EMBED_SLICE = 1024
 LOCK_TIMEOUT_S = 600
-
-
-def indexed_text(title: str, text: str) -> str:
-    """What is embedded and BM25-tokenized: the title (unless the text starts with it) and text."""
-    title = title.strip()
-    return text if not title or text.lstrip().startswith(title) else f"{title}\n\n{text}"
 
 
 def _parse_chunk(line: str) -> Chunk:
@@ -89,7 +84,6 @@ def load_chunks(path: Path, report: StageReport) -> tuple[list[ChunkRow], str]:
                 continue
             seen[faiss_id] = chunk_id
             title, text = str(raw.get("title") or ""), raw["text"]
-            content = indexed_text(title, text)
             chunk = Chunk(
                 chunk_id=chunk_id,
                 doc_id=raw["doc_id"],
@@ -101,6 +95,7 @@ def load_chunks(path: Path, report: StageReport) -> tuple[list[ChunkRow], str]:
                 content_hash=str(raw.get("content_hash") or stable_hash([title, text])),
                 metadata=dict(raw.get("metadata") or {}),
             )
+            content = indexed_text(chunk)
             rows.append(ChunkRow(chunk, faiss_id, stable_hash(content), content))
             row_hashes.append(stable_hash(raw))
     return rows, stable_hash(row_hashes)

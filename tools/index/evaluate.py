@@ -1,18 +1,17 @@
 """Retrieval evaluation: hit@1, hit@5, MRR@k and nDCG@k for dense, BM25 and hybrid search.
 
-A question file is JSON Lines of ``{"question": str, "gold": [{"source", "id"}, ...]}``
-where ``id`` is what ``tools.records.display_id`` gives: a Jira key, a full commit sha or a
-doc path relative to its docs root. Metrics are computed over records, not chunks: the
-ranked list is the hits' distinct records in order of their best chunk, cut at ``k``.
+Questions come from a question file (``tools.evalset``); unanswerable ones have no gold
+record and are left out. Metrics are computed over records, not chunks: the ranked list is
+the hits' distinct records in order of their best chunk, cut at ``k``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Protocol
 
+from tools.evalset import UNANSWERABLE, gold_keys, load_questions
 from tools.index.search import MODES
 from tools.records import display_id
 
@@ -25,39 +24,6 @@ class Searcher(Protocol):
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid") -> list[dict[str, Any]]:
         """Return hits with ``source`` and ``doc_id``, best first."""
-
-
-def load_questions(path: str | Path) -> list[dict[str, Any]]:
-    """Read and check a question file.
-
-    Raises:
-        ValueError: A line is not JSON or lacks a question or gold ids; the message names
-            the file and line.
-    """
-    questions = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not JSON: {exc}") from None
-            question = item.get("question") if isinstance(item, dict) else None
-            gold = item.get("gold") if isinstance(item, dict) else None
-            if not isinstance(question, str) or not question.strip():
-                raise ValueError(f"{where}: missing 'question'")
-            if (
-                not isinstance(gold, list)
-                or not gold
-                or not all(isinstance(g, dict) and g.get("source") and g.get("id") for g in gold)
-            ):
-                raise ValueError(f"{where}: 'gold' must be a non-empty list of {{source, id}}")
-            questions.append(item)
-    if not questions:
-        raise ValueError(f"{path}: no questions")
-    return questions
 
 
 def ranked_records(hits: list[dict[str, Any]], k: int) -> list[tuple[str, str]]:
@@ -98,29 +64,51 @@ def question_metrics(
 
 
 def evaluate_retrieval(
-    retriever: Searcher, questions_path: str | Path, k: int = 10
+    retriever: Searcher,
+    questions_path: str | Path,
+    k: int = 10,
+    sha_map: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Score every search mode on a question file.
 
     Args:
         retriever: A ``tools.index.search.Retriever`` (or anything with its ``search``).
-        questions_path: JSON Lines question file (see the module docstring).
+        questions_path: JSON Lines question file (``tools.evalset``).
         k: An extra cut-off for MRR and nDCG (the contract's @10 figures are always there).
+        sha_map: Original to rebuilt commit shas, for gold ids of a rebuilt history.
 
     Returns:
-        ``{"dense"|"bm25"|"hybrid": {"hit@1", "hit@5", "mrr@10", "ndcg@10", ...}, "n"}``,
-        means over the questions rounded to 4 digits.
+        ``{"dense"|"bm25"|"hybrid": {"hit@1", "hit@5", "mrr@10", "ndcg@10", ...}, "n",
+        "hybrid_by_kind": {kind: {..., "n"}}}``, means over the answerable questions
+        rounded to 4 digits.
+
+    Raises:
+        ValueError: The file has no answerable question.
     """
-    questions = load_questions(questions_path)
+    questions = [q for q in load_questions(questions_path, sha_map) if q["kind"] != UNANSWERABLE]
+    if not questions:
+        raise ValueError(f"{questions_path}: no answerable question")
+    depth = max(k, 10)
     result: dict[str, Any] = {}
     for mode in MODES:
-        totals: dict[str, float] = {}
+        per_question = []
         for item in questions:
-            gold = {(g["source"], str(g["id"])) for g in item["gold"]}
-            depth = max(k, 10)
             hits = retriever.search(item["question"], k=depth * CHUNKS_PER_RECORD, mode=mode)
-            for name, value in question_metrics(ranked_records(hits, depth), gold, k).items():
-                totals[name] = totals.get(name, 0.0) + value
-        result[mode] = {name: round(total / len(questions), 4) for name, total in totals.items()}
+            per_question.append(question_metrics(ranked_records(hits, depth), gold_keys(item), k))
+        result[mode] = mean_metrics(per_question)
+        if mode == "hybrid":
+            kinds = sorted({q["kind"] for q in questions})
+            result["hybrid_by_kind"] = {
+                kind: mean_metrics(
+                    [m for m, q in zip(per_question, questions, strict=True) if q["kind"] == kind]
+                )
+                | {"n": sum(q["kind"] == kind for q in questions)}
+                for kind in kinds
+            }
     result["n"] = len(questions)
     return result
+
+
+def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Mean of each metric over ``rows``, rounded to 4 digits."""
+    return {name: round(sum(r[name] for r in rows) / len(rows), 4) for name in rows[0]}

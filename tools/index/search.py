@@ -1,4 +1,4 @@
-"""Retrieval over the knowledge index: dense, BM25 and hybrid (reciprocal rank fusion).
+"""Retrieval over the knowledge index: dense, BM25 and hybrid (fused and reranked by record).
 
 Records named in the question (a Jira key such as ``ALOY-123``, a commit sha of 7+ hex
 digits) come first, and ``expand_links`` adds the chunks of linked records: an issue's
@@ -21,6 +21,7 @@ import numpy as np
 
 from tools.config import Settings
 from tools.index.embeddings import EmbeddingConfig, load_embedder
+from tools.index.rerank import fuse_records, question_cues, rerank
 from tools.index.store import (
     IndexMismatchError,
     IndexVersion,
@@ -45,6 +46,8 @@ FILTER_KEYS = (
 _JIRA_KEY = re.compile(r"\b([A-Za-z][A-Za-z0-9]+-\d+)\b")
 _SHA = re.compile(r"\b((?=[0-9a-f]*[0-9])[0-9a-f]{7,40})\b")
 _MIN_DEPTH = 50
+MAX_CHUNKS_PER_RECORD = 3
+"""Chunks of one record a hybrid result holds, so a long record cannot crowd the list."""
 _FAISS_THREADS = threading.Lock()
 
 log = logging.getLogger(__name__)
@@ -169,16 +172,19 @@ class Retriever:
         Args:
             query: The question.
             k: Number of hits (linked chunks added by ``expand_links`` come on top).
-            mode: ``hybrid`` (RRF of dense and BM25 ranks), ``dense`` or ``bm25``.
+            mode: ``hybrid`` (records fused by RRF of their chunks' dense and BM25 ranks,
+                then reranked: ``tools.index.rerank``), ``dense`` or ``bm25``.
             filters: See ``filter_clause``.
             expand_links: Append the best chunk of each record linked to a hit.
 
         Returns:
             Hits with ``chunk_id``, ``doc_id``, ``source``, ``uri``, ``title``, ``text``,
-            ``position``, ``metadata``, ``score`` (cosine for dense, BM25 for bm25, RRF for
-            hybrid), ``ranks`` (``dense``, ``bm25``, ``named``: 1-based rank in each list
-            or None), ``scores`` (``dense`` cosine when the query was embedded, ``bm25``)
-            and, for linked chunks, ``linked_from`` and ``relation``.
+            ``position``, ``metadata``, ``score`` (cosine for dense, BM25 for bm25, the
+            record's reranked score for hybrid), ``ranks`` (``dense``, ``bm25``, ``named``:
+            1-based rank in each list or None), ``scores`` (``dense`` cosine when the query
+            was embedded, ``bm25``, and for hybrid ``rerank``), for hybrid ``features``
+            (the rerank features of its record) and, for linked chunks, ``linked_from``
+            and ``relation``.
 
         Raises:
             ValueError: Unknown mode or bad filters.
@@ -209,30 +215,73 @@ class Retriever:
         }
         scores = {"dense": dict(dense), "bm25": dict(lexical)}
         if mode == "hybrid":
-            fused = rrf([[f for f, _ in dense], [f for f, _ in lexical]], self.options.rrf_k)
-            order = sorted(fused, key=lambda f: (-fused[f], f))
-            scores["hybrid"] = fused
+            top, record_scores = self._rerank(version, query, dense, lexical, named, k)
         else:
             order = [f for f, _ in (dense if mode == "dense" else lexical)]
-        order = named + [f for f in order if f not in ranks["named"]]
-        top = order[:k]
+            top = (named + [f for f in order if f not in ranks["named"]])[:k]
+            record_scores = {}
         if qvec is not None:
             missing = [f for f in top if f not in scores["dense"]]
             scores["dense"].update(zip(missing, _cosines(version, qvec, missing), strict=True))
         rows = version.rows(top)
-        hits = [
-            _hit(
+        hits = []
+        for f in top:
+            if f not in rows:
+                continue
+            reranked = record_scores.get(rows[f]["doc_id"])
+            hit = _hit(
                 rows[f],
-                scores[mode].get(f, 0.0),
+                reranked[0] if reranked else scores[mode].get(f, 0.0),
                 {name: ranks[name].get(f) for name in ranks},
                 {name: scores[name].get(f) for name in ("dense", "bm25")},
             )
-            for f in top
-            if f in rows
-        ]
+            if reranked:
+                hit["scores"]["rerank"] = reranked[0]
+                hit["features"] = reranked[1]
+            hits.append(hit)
         if expand_links:
             hits += _linked(version, hits, qvec, allowed, k)
         return hits
+
+    def _rerank(
+        self,
+        version: IndexVersion,
+        query: str,
+        dense: list[tuple[int, float]],
+        lexical: list[tuple[int, float]],
+        named: list[int],
+        k: int,
+    ) -> tuple[list[int], dict[str, tuple[float, dict[str, float]]]]:
+        """Hybrid order (``tools.index.rerank``): chunks of the reranked records, best first.
+
+        Returns:
+            At most ``k`` chunk ids, at most ``MAX_CHUNKS_PER_RECORD`` per record, and each
+            record's score and features.
+        """
+        chunk_rrf = rrf([[f for f, _ in dense], [f for f, _ in lexical]], self.options.rrf_k)
+        candidates = list(
+            dict.fromkeys([*named, *sorted(chunk_rrf, key=lambda f: (-chunk_rrf[f], f))])
+        )
+        rows = version.rows(candidates)
+        docs = {f: rows[f]["doc_id"] for f in candidates if f in rows}
+        fused = fuse_records(
+            docs, [[f for f, _ in dense], [f for f, _ in lexical]], self.options.rrf_k
+        )
+        best: dict[str, Any] = {}
+        for f in candidates:
+            if f in docs:
+                best.setdefault(docs[f], rows[f])
+        named_docs = list(dict.fromkeys(docs[f] for f in named if f in docs))
+        linked = {dst for _, dst, _ in version.linked_docs(named_docs)}
+        records = rerank(
+            question_cues(query, version.document_frequency), fused, best, named_docs, linked
+        )
+        by_doc: dict[str, list[int]] = {}
+        for f in candidates:
+            if f in docs and len(by_doc.setdefault(docs[f], [])) < MAX_CHUNKS_PER_RECORD:
+                by_doc[docs[f]].append(f)
+        top = [f for doc, _, _ in records for f in by_doc[doc]][:k]
+        return top, {doc: (score, features) for doc, score, features in records}
 
 
 def _dense(

@@ -68,7 +68,7 @@ class ChunkRow:
         chunk: The chunk, its fields checked and defaulted.
         faiss_id: Stable int64 id derived from ``chunk_id``.
         embed_hash: Hash of ``indexed_text``; equal hashes share one vector.
-        indexed_text: What was embedded and BM25-tokenized (title and text).
+        indexed_text: What was embedded and BM25-tokenized (``tools.index.fields``).
     """
 
     chunk: Chunk
@@ -383,6 +383,19 @@ class IndexVersion:
 
     def __len__(self) -> int:
         return len(self.row_ids)
+
+    def document_frequency(self, tokens: Iterable[str]) -> tuple[dict[str, int], int]:
+        """How many chunks hold each BM25 token, and how many chunks there are."""
+        if self.bm25 is None:
+            return dict.fromkeys(tokens, 0), 0
+        indptr = self.bm25.scores["indptr"]
+        out = {}
+        for token in tokens:
+            i = self.bm25.vocab_dict.get(token)
+            out[token] = (
+                int(indptr[i + 1] - indptr[i]) if i is not None and i + 1 < len(indptr) else 0
+            )
+        return out, int(self.bm25.scores["num_docs"])
 
     def close(self) -> None:
         """Close the SQLite connection."""

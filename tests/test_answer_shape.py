@@ -1,0 +1,123 @@
+"""The shape of offline answers: commits first for a change, steps for a how-to, refusals.
+
+Real records: two Alloy commits that fix ALOY-1633 (rebuilt into a git repository and read by
+the git loader), the issue itself (Jira loader) and the Appc Daemon's Getting Started page
+(docs loader), chunked by the project's chunker.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_finalist_extractive import doc_record, hits_from_records, jira_record
+from tools.config import Settings
+from tools.finalist import fuse, verify_citations
+from tools.finalist.chatter import is_chatter
+from tools.finalist.citations import marker_numbers, sentence_spans
+from tools.loaders.git import load_git_repo
+from tools.report import StageReport
+from tools.sample_data import rebuild_repo
+
+KEY = "ALOY-1633"
+
+
+@pytest.fixture(scope="module")
+def commits(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    folder = tmp_path_factory.mktemp("git")
+    export = folder / "alloy.commits.jsonl"
+    lines = (corpus_dir / "git" / "alloy.commits.jsonl").read_text("utf-8").splitlines()
+    export.write_text("\n".join(ln for ln in lines if KEY in json.loads(ln)["message"]) + "\n")
+    repo = rebuild_repo(export, folder / "alloy")
+    found = list(load_git_repo(repo, StageReport("git")))
+    assert len(found) == 2
+    return found
+
+
+@pytest.fixture
+def settings() -> Settings:
+    settings = Settings()
+    settings.model_d.provider = "extractive"
+    settings.chat.top_k = 20
+    return settings
+
+
+def _every_sentence_cited(answer: str) -> None:
+    for start, end in sentence_spans(answer):
+        assert marker_numbers(answer[start:end]), answer[start:end]
+
+
+def test_what_fixed_an_issue_leads_with_its_commits(corpus_dir, commits, settings):
+    facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
+
+    result = fuse(f"What fixed {KEY}?", facts, None, settings)
+
+    paragraphs = result["answer"].split("\n\n")
+    assert [p.split(" ", 1)[0] for p in paragraphs] == ["Commit", "Commit", KEY]
+    newest = max(commits, key=lambda c: c.metadata["created"])
+    assert f"Commit {newest.metadata['sha'][:7]} by Ewan Harris on 2019-11-20: " in result["answer"]
+    assert "fix(compile): correctly obtain node name" in paragraphs[0] + paragraphs[1]
+    assert "handle-alloy-globals.js" in result["answer"]  # the files it changed
+    cited = list(dict.fromkeys((c["source"], c["id"]) for c in result["citations"]))
+    assert [source for source, _ in cited] == ["git", "git", "jira"]
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+    _every_sentence_cited(result["answer"])
+
+
+def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir, commits, settings):
+    facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
+    result = fuse(f"What is {KEY} about?", facts, None, settings)
+    assert result["answer"].startswith(f'{KEY} "') and "\n\n" not in result["answer"]
+    assert {c["id"] for c in result["citations"]} == {KEY}
+
+
+def test_how_to_steps_keep_their_commands(corpus_dir, settings):
+    page = doc_record(corpus_dir, "appc-daemon", "docs/Getting Started.md")
+    facts = hits_from_records([page])
+
+    result = fuse("How do I start the server in debug mode?", facts, None, settings)
+
+    assert "Start the server in debug mode: `appcd start --debug` [1]" in result["answer"]
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+    _every_sentence_cited(result["answer"])
+
+
+def test_a_named_record_nobody_indexed_is_refused(corpus_dir, commits, settings):
+    facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
+    result = fuse("What fixed ALOY-99999?", facts, None, settings)
+    assert result["refused"] and "ALOY-99999" in result["answer"]
+    assert result["citations"] == []
+
+
+def test_unseen_terms_and_a_weak_match_are_off_topic(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, KEY)])
+    weak = {"unknown": 1.0, "coverage": 0.1}
+    off = [dict(f, features=weak, scores={"dense": 0.45}) for f in facts]
+    question = "Does Kubernetes change how Alloy assigns globals in app.js?"
+    result = fuse(question, off, None, settings)
+    assert result["refused"] and '"kubernetes"' in result["answer"]
+    close = [dict(f, features=weak, scores={"dense": 0.7}) for f in facts]
+    assert not fuse(question, close, None, settings)["refused"]  # the meaning matches
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "@Tim Poulsen Next time you see this could you check the generated code?",
+        "Thanks for the quick fix!",
+        "Hi all, any update on this?",
+        "I was able to repro this on iOS 7.",
+        "Verified fixed, closing.",
+        "Titanium SDK 3.1.2.v2013 Alloy 1.2.0-alpha Studio 3.1.2.2013 CLI 3.1.2 Node 0.8.22",
+    ],
+)
+def test_chatter(sentence: str) -> None:
+    assert is_chatter(sentence)
+
+
+def test_facts_are_not_chatter() -> None:
+    assert not is_chatter("Fixed in NavGroup and SplitWindow.")
+    assert not is_chatter("The sql adapter opens the database on every sync call in Alloy 1.2.0.")

@@ -1,0 +1,98 @@
+"""Question cues and record features of the hybrid reranker (tools.index.rerank)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.index.cues import asks_about_change, question_period
+from tools.index.rerank import question_cues, record_features, rerank
+
+
+def frequency(terms):
+    """Every term in 100 of 10,000 chunks but ``kubernetes``, in none."""
+    return {t: 0 if t == "kubernetes" else 100 for t in terms}, 10_000
+
+
+@pytest.mark.parametrize(
+    ("question", "period"),
+    [
+        ("the February 2017 fix by Chris", ("2017-02-01", "2017-03-01")),
+        ("what changed in Dec. 2019?", ("2019-12-01", "2020-01-01")),
+        ("commits of 2016-11 on the CLI", ("2016-11-01", "2016-12-01")),
+        ("what was released in 2017", ("2017-01-01", "2018-01-01")),
+        ("how do I start the daemon", None),
+        ("port 20000 is taken", None),
+    ],
+)
+def test_question_period(question: str, period: tuple[str, str] | None) -> None:
+    assert question_period(question) == period
+
+
+@pytest.mark.parametrize(
+    ("question", "about"),
+    [
+        ("the February 2017 fix by Chris for the watcher", True),
+        ("What fixed DAEMON-187?", True),
+        ("Which commit made widgets stop requiring a views folder?", True),
+        ("When was sourceMapper.js created?", True),
+        ("Who switched Alloy to the development build of Backbone?", True),
+        ("When controllers/index.js is missing the app still builds", False),
+        ("How do I stop the daemon?", False),
+    ],
+)
+def test_questions_about_a_change(question: str, about: bool) -> None:
+    assert asks_about_change(question) is about
+
+
+def test_cues_find_identifiers_and_commit_questions() -> None:
+    cues = question_cues(
+        "Who changed deepExtend() and Alloy.CFG in styler.js for ALOY-12?", frequency
+    )
+    assert cues.identifiers == ("deepExtend", "Alloy.CFG", "styler.js")
+    assert cues.about_commits
+    assert not question_cues("How do I stop the daemon?", frequency).about_commits
+
+
+COMMIT = {
+    "doc_id": "git:alloy@" + "a" * 40,
+    "source": "git",
+    "title": "Slightly improves deepExtend() reliability.",
+    "text": "Slightly improves deepExtend() reliability.\n\nChanged files:\n- Alloy/lib/alloy.js",
+    "metadata": {"author": "Xavier Lacot", "created": "2015-05-29T10:00:00+02:00", "merge": False},
+}
+
+
+def test_record_features_of_a_commit() -> None:
+    cues = question_cues("Who made deepExtend more reliable in May 2015? Was it Xavier?", frequency)
+    features = record_features(cues, COMMIT, linked=False, named=False)
+    assert features["date"] == features["author"] == features["commit"] == 1.0
+    assert features["identifier"] == 1.0 and features["merge"] == 0.0
+    assert (
+        features["coverage"] == 0.5
+    )  # deepextend, may, 2015, xavier; not who, made, more, reliable
+    cues = question_cues("How do I configure Kubernetes for deepExtend?", frequency)
+    assert cues.unknown == {"kubernetes"}
+    small = question_cues("How do I configure Kubernetes?", lambda t: (frequency(t)[0], 900))
+    assert small.unknown == frozenset()  # in a small index a missing word means little
+    other = record_features(
+        question_cues("what fixed it in 2014?", frequency), COMMIT, False, False
+    )
+    assert other["date"] == other["author"] == 0.0
+
+
+def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> None:
+    issue = {
+        "doc_id": "jira:ALOY-1",
+        "source": "jira",
+        "title": "deepExtend is broken",
+        "text": "The deepExtend helper drops nested keys.",
+        "metadata": {"created": "2014-01-02T00:00:00+00:00"},
+    }
+    rows = {COMMIT["doc_id"]: COMMIT, issue["doc_id"]: issue}
+    fused = {issue["doc_id"]: 2 / 61, COMMIT["doc_id"]: 2 / 63}
+    cues = question_cues("the May 2015 deepExtend change by Xavier Lacot", frequency)
+
+    order = [doc for doc, _, _ in rerank(cues, fused, rows, [], set())]
+    assert order == [COMMIT["doc_id"], issue["doc_id"]]
+    named = [doc for doc, _, _ in rerank(cues, fused, rows, ["jira:ALOY-1"], set())]
+    assert named[0] == "jira:ALOY-1"

@@ -1,0 +1,34 @@
+"""Sentences of a Jira thread that talk to people rather than state facts.
+
+An answer quotes facts, not the conversation around them: mentions ("@name Next time you
+see this could you check ..."), greetings and thanks, sign-offs, repro reports ("I was able
+to repro"), requests to someone ("could you check", "please provide"), QA boilerplate
+("Verified fixed", "Closing as invalid") and environment listings full of version numbers.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CHATTER = re.compile(
+    r"(?<![\w.])@[A-Za-z][\w.-]*"  # a mention
+    r"|^(?:hi|hello|hey|dear|cheers|regards|best|thanks|thank you|ping|bump|\+1)\b"
+    r"|\bthanks?\b|\bthank you\b|\bappreciated?\b"
+    r"|\bI (?:was|am|wasn't|am not|was not|could|couldn't|can|can't|cannot) (?:able to )?"
+    r"(?:repro|reproduce)"
+    r"|\b(?:could|can|would) you (?:please )?(?:check|confirm|test|try|look|provide|attach"
+    r"|let|send|share|verify)"
+    r"|\bplease (?:check|confirm|advise|let|provide|attach|verify|review|test|reopen)"
+    r"|\blet me know\b|\bany (?:update|news)\b|\bnext time\b"
+    r"|^(?:verified|closing|reopening|tested|ok|okay)\b"
+    r"|\bclosing (?:as|ticket)\b",
+    re.IGNORECASE,
+)
+_VERSION = re.compile(r"\b\d+\.\d+(?:\.[\w-]+)*\b")
+MAX_VERSIONS = 3
+"""More version numbers than this mark an environment listing ("SDK 3.1.2, CLI 3.1.1 ...")."""
+
+
+def is_chatter(sentence: str) -> bool:
+    """Whether a sentence addresses people or lists an environment instead of stating facts."""
+    return bool(_CHATTER.search(sentence)) or len(_VERSION.findall(sentence)) > MAX_VERSIONS

@@ -1,0 +1,58 @@
+"""Whether retrieved facts are about the question at all, before any answer is composed.
+
+Hybrid search always returns something; two signals say when that something is not an
+answer:
+
+- the question names a record (a Jira key such as ``ALOY-99999``, a commit sha) that no fact
+  is and no fact mentions;
+- the question has terms no indexed chunk holds (``kubernetes`` in an Alloy corpus: the
+  hits' ``features["unknown"]``), the best fact covers little of the question
+  (``features["coverage"]`` below :data:`MIN_COVERAGE`) and matches its meaning only
+  loosely (dense cosine below :data:`MAX_OFF_TOPIC_COSINE`).
+
+Either way the finalist refuses instead of quoting a neighbour. A question whose named
+records are among the facts is on topic. Hits from a plain search
+(no features) are judged by the first signal only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from tools.finalist.citations import fact_ref
+from tools.finalist.extractive import KEY, STOPWORDS
+from tools.records import Hit
+
+MIN_COVERAGE = 0.3
+"""Coverage (IDF-weighted share of the question's terms) below which a question with
+unseen terms is off topic; set on the Alloy tuning set."""
+MAX_OFF_TOPIC_COSINE = 0.6
+"""Dense cosine from which the best fact is on topic whatever its words; set likewise."""
+_SHA = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
+
+
+def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
+    """Why the facts do not answer ``question`` (for the refusal), or None when they may."""
+    refs = [fact_ref(f).lower() for f in facts]
+    texts = " ".join(f"{f.get('title', '')} {f.get('text', '')}" for f in facts).lower()
+    names = [*KEY.findall(question), *_SHA.findall(question.lower())]
+    for name in names:
+        lowered = name.lower()
+        if not any(r == lowered or r.startswith(lowered) for r in refs) and lowered not in texts:
+            return f"no indexed record is or mentions {name}"
+    if names:
+        return None  # the records it names are among the facts
+    features = facts[0].get("features") if facts else None
+    cosine = (facts[0].get("scores") or {}).get("dense") if facts else None
+    if (
+        features
+        and features.get("unknown")
+        and features.get("coverage", 1.0) < MIN_COVERAGE
+        and (cosine is None or cosine < MAX_OFF_TOPIC_COSINE)
+    ):
+        words = dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z][\w-]+", question))
+        missing = [w for w in words if w not in STOPWORDS and w not in texts]
+        what = ", ".join(f'"{t}"' for t in missing[:3]) or "what the question asks about"
+        return f"the indexed sources never mention {what}"
+    return None

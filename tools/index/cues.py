@@ -1,0 +1,62 @@
+"""What a question says besides its words: a month or year, code words, a change.
+
+Plain functions of the question's text, cheap to import (no index, no model), shared by
+the reranker (``tools.index.rerank``) and the extractive finalist.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tools.index.fields import MONTHS
+
+_MONTH = re.compile(
+    r"\b(" + "|".join(m[:3] for m in MONTHS) + r")[a-z]*\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+_ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b")
+_YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
+_JIRA_KEY = re.compile(r"[A-Z]+-\d+")
+_IDENTIFIER = re.compile(
+    r"[A-Za-z_$][\w$]*(?:\(\))?(?:[./][\w$]+)+|[a-z_$]+[A-Z][\w$]*|_[\w$]+|[\w$]+\(\)"
+)
+_ABOUT_CHANGE = re.compile(
+    r"\bcommit(?:s|ted)?\b|\bwhat (?:fixed|changed)\b|\bwhich (?:change|fix)\b"
+    r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
+    r"|\bwho\b.*\b(?:changed|added|fixed|made|removed|switched|wrote|committed)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_change(question: str) -> bool:
+    """Whether a question asks about a change: which commit, what fixed, who changed, when."""
+    return bool(_ABOUT_CHANGE.search(question))
+
+
+def question_period(question: str) -> tuple[str, str] | None:
+    """The month or year a question names, as ``(start, end)`` ISO dates (end exclusive)."""
+    month = _MONTH.search(question)
+    if month:
+        number = [m[:3].lower() for m in MONTHS].index(month.group(1)[:3].lower()) + 1
+        return _month_span(int(month.group(2)), number)
+    iso = _ISO_MONTH.search(question)
+    if iso:
+        return _month_span(int(iso.group(1)), int(iso.group(2)))
+    year = _YEAR.search(question)
+    if year:
+        return f"{year.group(1)}-01-01", f"{int(year.group(1)) + 1}-01-01"
+    return None
+
+
+def _month_span(year: int, month: int) -> tuple[str, str]:
+    end = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year}-{month:02d}-01", f"{end[0]}-{end[1]:02d}-01"
+
+
+def code_words(question: str) -> tuple[str, ...]:
+    """Code-like words of a question, as written, without a call's ``()`` or Jira keys.
+
+    ``deepExtend()``, ``Alloy.CFG``, ``styler.js``, ``__controllerPath``.
+    """
+    found = (m.group(0).removesuffix("()") for m in _IDENTIFIER.finditer(question))
+    return tuple(w for w in dict.fromkeys(found) if not _JIRA_KEY.fullmatch(w))

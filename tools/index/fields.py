@@ -1,0 +1,77 @@
+"""What the index embeds and BM25-tokenizes for a chunk: its title, a fields line, its text.
+
+The fields line makes a record findable by what people remember of it that its text may
+not say: for a commit, its short sha, author, date (also as "February 2017") and the Jira
+keys it cites (its changed paths are already in its text); for a Jira issue, its key,
+type, components and versions; for a document, its path, whose folder and file names
+often say what a table or an index page is about. Chunk text itself is unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tools.records import Chunk, display_id
+
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+
+
+def spoken_date(value: Any) -> str:
+    """``2017-02-14T...`` as ``2017-02-14 (February 2017)``; ``""`` when not a date."""
+    match = _DATE.match(str(value or ""))
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        return ""
+    year, month, _ = match.groups()
+    return f"{match.group(0)} ({MONTHS[int(month) - 1]} {year})"
+
+
+def _keys(links: Any) -> str:
+    ids = links if isinstance(links, list) else []
+    return " ".join(str(link).partition(":")[2] for link in ids if str(link).startswith("jira:"))
+
+
+def fields_line(chunk: Chunk) -> str:
+    """The searchable facts about a chunk's record that its text may not state."""
+    meta = chunk.get("metadata") or {}
+    ref = display_id(chunk["doc_id"])
+    if chunk["source"] == "git":
+        parts = [
+            f"commit {ref[:7]}",
+            f"by {meta.get('author', '')}",
+            spoken_date(meta.get("created")),
+        ]
+        if keys := _keys(meta.get("links")):
+            parts.append(f"issues {keys}")
+    elif chunk["source"] == "jira":
+        parts = [ref, str(meta.get("type") or "")]
+        for name in ("components", "fix_versions", "versions"):
+            values = meta.get(name)
+            if isinstance(values, list) and values:
+                parts.append(" ".join(str(v) for v in values))
+    else:
+        parts = [re.sub(r"[/_.-]+", " ", ref)]
+    return " ".join(part for part in parts if part.strip())
+
+
+def indexed_text(chunk: Chunk) -> str:
+    """Title (unless the text starts with it), fields line and text of a chunk."""
+    title = chunk.get("title", "").strip()
+    text = chunk["text"]
+    head = [] if not title or text.lstrip().startswith(title) else [title]
+    head.append(fields_line(chunk))
+    return "\n".join(line for line in head if line) + "\n\n" + text
