@@ -11,7 +11,6 @@ from langgraph.runtime import Runtime
 from graph.configuration import Context, get_context
 from graph.state import ChatState
 
-
 EXTRACTIVE_SKIP = "skipped: the extractive finalist answers from the facts alone"
 
 

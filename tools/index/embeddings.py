@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from tools.config import Settings
+from tools.index.coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,9 @@ class Embedder:
         """
         self.config = config
         self._lock = threading.Lock()
+        self._queries: Coalescer[str, np.ndarray] = Coalescer(
+            lambda texts: list(self.encode(texts)), max_batch=config.batch_size
+        )
         path = resolve_model_path(config.model)
         try:
             from sentence_transformers import SentenceTransformer
@@ -224,6 +228,17 @@ class Embedder:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors /= np.maximum(norms, 1e-12)
         return vectors
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one question into a ``(1, dimension)`` array.
+
+        Questions asked at the same time (a server's concurrent requests) are embedded
+        together in one model call.
+
+        Raises:
+            EmbeddingError: The model failed on the input.
+        """
+        return self._queries.call(text).reshape(1, -1)
 
 
 @cache

@@ -157,7 +157,7 @@ class Retriever:
         return self._version
 
     def _embed_query(self, query: str) -> np.ndarray:
-        return load_embedder(self._embedding).encode([query])
+        return load_embedder(self._embedding).encode_query(query)
 
     def search(
         self,
