@@ -1,13 +1,13 @@
 """Chat latency: the chat graph with the offline (extractive) finalist, node by node.
 
-Usage: .venv/bin/python bench/chat.py [--data-dir DIR] [--rounds N] [--no-lora]
+Usage: .venv/bin/python bench/chat.py [--data-dir DIR] [--rounds N] [--no-lora | --lora]
 
 Runs on a data dir where ``data-alchemy demo`` ran (default ``data/``; built first when it
 has no index). Each of the questions below is asked ``--rounds`` times through the chat
-graph (condense -> retrieve ∥ intuition -> fuse); the script prints p50/p95 of the whole
+graph (condense -> retrieve -> intuition -> fuse); the script prints p50/p95 of the whole
 turn, each node's share of the summed node time, and, as the baseline in this process,
-the same work called directly on the tools (hybrid search, adapter, extractive fuse) with
-no graph, so the ratio is the graph's overhead.
+the same work called directly on the tools (hybrid search, the adapter when the graph asked
+it, extractive fuse) with no graph, so the ratio is the graph's overhead.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tools.console import setup_console  # noqa: E402
+
+setup_console()
 
 from graph.configuration import Context  # noqa: E402
 
@@ -57,11 +61,11 @@ def ensure_built(data_dir: Path) -> None:
             raise SystemExit("demo failed")
 
 
-def run_graph(ctx: Context, rounds: int) -> tuple[list[float], dict[str, float]]:
-    """Whole-turn latencies and summed node times through the chat graph."""
+def run_graph(ctx: Context, rounds: int) -> tuple[list[float], dict[str, float], bool]:
+    """Whole-turn latencies, summed node times, and whether the graph asked the adapter."""
     from graph.chat import graph
 
-    latencies, nodes = [], {}
+    latencies, nodes, asked = [], {}, False
     for _ in range(rounds):
         for question in QUESTIONS:
             start = time.perf_counter()
@@ -69,10 +73,11 @@ def run_graph(ctx: Context, rounds: int) -> tuple[list[float], dict[str, float]]
             latencies.append(time.perf_counter() - start)
             for node, seconds in (state.get("timings") or {}).items():
                 nodes[node] = nodes.get(node, 0.0) + seconds
-    return latencies, nodes
+            asked = asked or "intuition" in (state.get("timings") or {})
+    return latencies, nodes, asked
 
 
-def run_tools(ctx: Context, rounds: int) -> list[float]:
+def run_tools(ctx: Context, rounds: int, ask_adapter: bool) -> list[float]:
     """The same work called directly on the tools, sequentially, with no graph."""
     from tools.finalist import fuse
     from tools.index.search import Retriever
@@ -80,7 +85,7 @@ def run_tools(ctx: Context, rounds: int) -> list[float]:
 
     settings = ctx.settings
     retriever = Retriever(settings, ctx.data_path)
-    adapter = get_intuition(settings, ctx.data_path) if settings.chat.use_lora else None
+    adapter = get_intuition(settings, ctx.data_path) if ask_adapter else None
     latencies = []
     for _ in range(rounds):
         for question in QUESTIONS:
@@ -97,21 +102,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-lora", action="store_true", help="switch the intuition branch off")
+    lora = parser.add_mutually_exclusive_group()
+    lora.add_argument("--no-lora", action="store_true", help="never ask the adapter")
+    lora.add_argument("--lora", action="store_true", help="ask the adapter on every turn")
     args = parser.parse_args()
     os.environ.pop("DEEPSEEK_API_KEY", None)  # the offline finalist is what is measured
     data_dir = args.data_dir.resolve()
     ensure_built(data_dir)
-    ctx = Context(data_dir=str(data_dir), use_lora=False if args.no_lora else None)
+    ctx = Context(
+        data_dir=str(data_dir), use_lora=True if args.lora else False if args.no_lora else None
+    )
     assert ctx.settings.model_d.resolved_provider("extractive") == "extractive"
 
-    run_graph(ctx, 1)  # warm-up: model loads and first-call costs are not latency
-    run_tools(ctx, 1)
-    graph_lat, nodes = run_graph(ctx, args.rounds)
-    tools_lat = run_tools(ctx, args.rounds)
+    asked = run_graph(ctx, 1)[2]  # warm-up: model loads and first-call costs are not latency
+    run_tools(ctx, 1, asked)
+    graph_lat, nodes, asked = run_graph(ctx, args.rounds)
+    tools_lat = run_tools(ctx, args.rounds, asked)
 
     n = len(graph_lat)
     print(f"chat graph, extractive finalist, {n} turns ({len(QUESTIONS)} questions)")
+    print(f"  adapter asked: {asked} (chat.use_lora: {ctx.settings.chat.use_lora})")
     for name, lat in (("graph", graph_lat), ("tools baseline", tools_lat)):
         print(
             f"  {name:<15} p50 {percentile(lat, 50) * 1000:7.1f} ms   "
@@ -120,7 +130,7 @@ def main() -> int:
     ratio = statistics.median(graph_lat) / statistics.median(tools_lat)
     print(f"  graph / tools p50 ratio: {ratio:.2f}x")
     total = sum(nodes.values()) or 1.0
-    print("  node share of summed node time (retrieve and intuition run in parallel):")
+    print("  node share of summed node time:")
     for node, seconds in sorted(nodes.items(), key=lambda kv: -kv[1]):
         print(f"    {node:<10} {seconds / total:6.1%}   mean {seconds / n * 1000:7.1f} ms")
     return 0

@@ -8,6 +8,10 @@ called directly (no HTTP, one caller); the ratio shows what serving adds through
 
 Usage:
     python bench/serve.py --data-dir DIR [--clients 32] [--duration 20] [--baseline 10]
+        [--workers N] [--config models.yaml]
+
+``--config`` sets the deployment (e.g. ``chat.use_lora: true`` to measure intuition on);
+``--workers`` starts that many server processes (``data-alchemy serve --workers``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,13 +52,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def baseline(data_dir: Path, seconds: float) -> tuple[int, float]:
+def baseline(data_dir: Path, config: Path | None, seconds: float) -> tuple[int, float]:
     """Answers per second of the chat graph called in-process by one caller."""
     from graph.chat import build_chat_graph
     from graph.configuration import Context
 
     graph = build_chat_graph()
-    context = Context(data_dir=str(data_dir))
+    context = Context(data_dir=str(data_dir), config_file=str(config or ""))
     graph.invoke({"question": QUESTIONS[0]}, context=context)  # load models
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -62,12 +67,18 @@ def baseline(data_dir: Path, seconds: float) -> tuple[int, float]:
     return done, time.perf_counter() - start
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "DATA_ALCHEMY_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+def start_server(
+    data_dir: Path, config: Path | None, workers: int, port: int, log: Path
+) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("DATA_ALCHEMY_API_KEY", None)
-    command = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    command = [str(Path(sys.executable).with_name("data-alchemy")), "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--workers", str(workers)]
+    command += ["--config", str(config)] if config else []
+    with open(log, "w", encoding="utf-8") as out:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True
+        )
 
 
 def wait_ready(proc: subprocess.Popen, base: str, timeout: float = 180) -> None:
@@ -121,17 +132,20 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=20, help="seconds of load")
     parser.add_argument("--baseline", type=float, default=10, help="seconds of baseline")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--config", type=Path, default=None, help="models.yaml to serve with")
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()
     if not (data_dir / "index").is_dir():
         raise SystemExit(f"{data_dir} has no index: run `data-alchemy demo --data-dir` first")
 
-    base_done, base_seconds = baseline(data_dir, args.baseline)
+    base_done, base_seconds = baseline(data_dir, args.config, args.baseline)
     base_rps = base_done / base_seconds
     print(f"baseline (in-process graph, 1 caller): {base_done} answers in {base_seconds:.1f}s")
 
     port = free_port()
-    proc = start_server(data_dir, port)
+    log = Path(tempfile.mkstemp(prefix="bench-serve-", suffix=".log")[1])
+    proc = start_server(data_dir, args.config, args.workers, port, log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(proc, base)
@@ -142,7 +156,10 @@ def main() -> int:
         proc.wait(timeout=30)
 
     rps = len(latencies) / elapsed
-    print(f"server: {args.clients} clients for {elapsed:.1f}s on {os.cpu_count()} CPUs")
+    print(
+        f"server ({args.workers} worker(s), log {log}): {args.clients} clients for "
+        f"{elapsed:.1f}s on {os.cpu_count()} CPUs"
+    )
     print(f"  requests ok     {len(latencies)}")
     print(f"  errors          {len(errors)}")
     if latencies:

@@ -59,7 +59,7 @@ def chat(state: PipelineState, config: RunnableConfig, runtime: Runtime[Context]
     from tools.finalist import ANSWER_KEYS
 
     result = chat_graph.invoke({"question": state["question"]}, config, context=runtime.context)
-    keys = (*ANSWER_KEYS, "standalone_question")
+    keys = (*ANSWER_KEYS, "standalone_question", "intuition")
     return {"answer": {k: result.get(k) for k in keys}}
 
 
