@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tools.index.coalesce import Coalescer
+from tools.coalesce import Coalescer
 
 
 def test_concurrent_calls_share_batches_and_each_gets_its_own_result() -> None:

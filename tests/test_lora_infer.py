@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -136,6 +138,28 @@ def test_shutdown_ends_a_running_generation_at_its_next_token(corpus_dir, tmp_pa
     after = intuition.complete("And more?", max_new_tokens=500)
     assert after.finish_reason == "stopped" and len(after.token_ids) <= 1
     assert get_intuition(smoke_settings(epochs=1), tmp_path) is not intuition  # unloaded
+
+
+def test_concurrent_questions_are_answered_in_one_batched_generation(corpus_dir, tmp_path):
+    write_sft(corpus_dir, tmp_path, 4, 0)
+    assert run_train(smoke_settings(epochs=1), tmp_path).status == "ok"
+    intuition = get_intuition(smoke_settings(epochs=1), tmp_path)
+    questions = ["Why?", "How do I stop the daemon?", "What does appcd status print out today?"]
+    alone = [intuition.complete(q, max_new_tokens=12) for q in questions]  # batches of one
+    calls: list[int] = []
+    generate = intuition.model.generate
+
+    def counted(**kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        time.sleep(0.2)  # a slow model: the other questions queue meanwhile
+        return generate(**kwargs)
+
+    intuition.model.generate = counted
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(lambda q: intuition.complete(q, max_new_tokens=12), questions))
+    assert sum(calls) == len(questions) and len(calls) < len(questions) and max(calls) > 1
+    assert [c.text for c in together] == [c.text for c in alone]  # left padding changes nothing
+    assert [c.finish_reason for c in together] == [c.finish_reason for c in alone]
 
 
 def test_intuition_is_asked_only_when_worth_it(corpus_dir, tmp_path):

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from tools.coalesce import Coalescer
 from tools.config import Settings
-from tools.index.coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ import torch
 from peft import PeftModel
 from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
+from tools.coalesce import Coalescer
 from tools.config import Settings
 from tools.lora import registry
 from tools.lora.base import is_smoke_base, load_base
@@ -42,6 +43,20 @@ class Completion:
     finish_reason: str
 
 
+MAX_BATCH = 16
+"""Most concurrent questions answered in one batched generation."""
+
+
+@dataclass(frozen=True)
+class _Options:
+    """Generation settings; only calls with equal settings share a batch."""
+
+    max_new_tokens: int
+    temperature: float
+    stop: tuple[str, ...]
+    max_seconds: float | None
+
+
 class Intuition:
     """The base model with one adapter version, ready to answer questions."""
 
@@ -62,6 +77,8 @@ class Intuition:
         # each fan out over torch's intra-op threads and oversubscribe the cores.
         self._generating = threading.Lock()
         self._stopping = threading.Event()
+        self._batchers: dict[_Options, Coalescer[str, Completion]] = {}
+        self._batchers_lock = threading.Lock()
 
     def stop(self) -> None:
         """End a running generation at its next token, and any later one at once (shutdown)."""
@@ -110,7 +127,6 @@ class Intuition:
         ids.update(configured if isinstance(configured, list) else [configured])
         return sorted(i for i in ids if i is not None)
 
-    @torch.no_grad()
     def complete(
         self,
         question: str,
@@ -121,33 +137,57 @@ class Intuition:
     ) -> Completion:
         """Answer ``question``; greedy when ``temperature`` is 0, sampled otherwise.
 
-        The question is cut to fit the model's context; generation stops after
-        ``max_new_tokens`` or ``max_seconds`` (finish reason ``length`` either way), or at
-        the next token once :meth:`stop` was called (``stopped``).
+        Questions asked at the same time with the same settings (a server's concurrent
+        requests) are answered in one batched generation. The question is cut to fit the
+        model's context; generation stops after ``max_new_tokens`` or ``max_seconds``
+        (finish reason ``length`` either way), or at the next token once :meth:`stop` was
+        called (``stopped``).
         """
-        question = self.clip(question, max_new_tokens)
-        prompt = torch.tensor([encode_prompt(self.tokenizer, self.messages(question))])
-        prompt = prompt.to(self.device.device)
+        options = _Options(max_new_tokens, temperature, tuple(stop or ()), max_seconds)
+        with self._batchers_lock:
+            batcher = self._batchers.get(options)
+            if batcher is None:
+                batcher = Coalescer(lambda qs: self._complete_batch(qs, options), MAX_BATCH)
+                self._batchers[options] = batcher
+        return batcher.call(question)
+
+    @torch.no_grad()
+    def _complete_batch(self, questions: list[str], options: _Options) -> list[Completion]:
+        """One generation over ``questions``, prompts left-padded to the longest."""
+        prompts = [
+            encode_prompt(self.tokenizer, self.messages(self.clip(q, options.max_new_tokens)))
+            for q in questions
+        ]
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
         eos = self._eos_ids()
-        sampling = {"temperature": temperature} if temperature > 0 else {}
+        stop = list(options.stop)
+        sampling = {"temperature": options.temperature} if options.temperature > 0 else {}
         with self._generating:
             output = self.model.generate(
-                input_ids=prompt,
-                attention_mask=torch.ones_like(prompt),
-                max_new_tokens=max_new_tokens,
+                input_ids=ids.to(self.device.device),
+                attention_mask=mask.to(self.device.device),
+                max_new_tokens=options.max_new_tokens,
                 eos_token_id=eos,
-                pad_token_id=self.tokenizer.pad_token_id,
+                pad_token_id=pad,
                 stop_strings=stop or None,
                 tokenizer=self.tokenizer if stop else None,
-                do_sample=temperature > 0,
-                max_time=max_seconds,
+                do_sample=options.temperature > 0,
+                max_time=options.max_seconds,
                 stopping_criteria=StoppingCriteriaList([_EventStop(self._stopping)]),
                 **sampling,
             )
-        new = output[0, prompt.shape[1] :].tolist()
-        ended = bool(new) and new[-1] in eos
+        return [self._completion(row[width:].tolist(), eos, stop) for row in output]
+
+    def _completion(self, new: list[int], eos: list[int], stop: list[str]) -> Completion:
+        """One row of a batch: cut at its EOS (rows that ended early are padded after it)."""
+        end = next((i for i, t in enumerate(new) if t in eos), None)
+        ended = end is not None
+        new = new[: end + 1] if ended else new
         text = self.tokenizer.decode(new[:-1] if ended else new, skip_special_tokens=True)
-        cut = min((text.find(s) for s in stop or [] if s in text), default=-1)
+        cut = min((text.find(s) for s in stop if s in text), default=-1)
         if cut >= 0:
             return Completion(text[:cut].strip(), new, "stop")
         if self._stopping.is_set():
