@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tools.config import Settings
+
 if TYPE_CHECKING:
     from tests.postgres import PostgresServer
 
@@ -60,6 +62,15 @@ def copy_data_dir(source: Path, target: Path) -> Path:
     ignore = shutil.ignore_patterns("checkpoints.sqlite*", "feedback.jsonl*", "*.lock")
     shutil.copytree(source, target, symlinks=True, ignore=ignore)
     return target
+
+
+@pytest.fixture
+def extractive_settings() -> Settings:
+    """Default settings with the offline (extractive) finalist and a deep fact list."""
+    settings = Settings()
+    settings.model_d.provider = "extractive"
+    settings.chat.top_k = 20
+    return settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -38,11 +38,8 @@ def commits(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[
 
 
 @pytest.fixture
-def settings() -> Settings:
-    settings = Settings()
-    settings.model_d.provider = "extractive"
-    settings.chat.top_k = 20
-    return settings
+def settings(extractive_settings: Settings) -> Settings:
+    return extractive_settings
 
 
 def _every_sentence_cited(answer: str) -> None:

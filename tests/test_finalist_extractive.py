@@ -70,11 +70,8 @@ def records(corpus_dir: Path) -> dict[str, SourceRecord]:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    settings = Settings()
-    settings.model_d.provider = "extractive"
-    settings.chat.top_k = 20
-    return settings
+def settings(extractive_settings: Settings) -> Settings:
+    return extractive_settings
 
 
 def _facts(records: dict[str, SourceRecord], *names: str) -> list[dict[str, Any]]:
