@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import re
-import sys
 import threading
 import time
 import uuid
@@ -70,6 +69,7 @@ from tools.feedback import make_row, save_feedback
 from tools.files import now_iso
 from tools.index.search import FILTER_KEYS
 from tools.index.store import normalize_date
+from tools.lora import stop_generation
 from tools.questions import QuestionError, check_question
 from tools.runs import append_run, run_key, run_log
 from tools.scheduling import RunInProgress, run_lock
@@ -551,16 +551,6 @@ def _serve_docs(app: FastAPI) -> None:
         )
 
 
-def _stop_generation() -> None:
-    """End the adapter's running generations at their next token, so shutdown is prompt.
-
-    Nothing to stop when no chat has loaded the adapter (its module is not even imported).
-    """
-    infer = sys.modules.get("tools.lora.infer")
-    if infer is not None:
-        infer.stop_all()
-
-
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or ServerSettings.from_env()
@@ -579,7 +569,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                _stop_generation()
+                stop_generation()
                 chat_graph.checkpointer = None
 
     app = FastAPI(

@@ -37,6 +37,7 @@ from graph.configuration import Context
 from tools.checkpoints import open_async_checkpointer
 from tools.datadir import DataDir
 from tools.examples import Overview, corpus_overview
+from tools.lora import stop_generation
 from tools.metrics import MetricsCallback
 
 log = logging.getLogger("data_alchemy.ui")
@@ -121,7 +122,8 @@ async def open_resources() -> None:
 
 @cl.on_app_shutdown
 async def close_resources() -> None:
-    """Close the checkpointer."""
+    """End a running generation of the adapter and close the checkpointer."""
+    stop_generation()
     await resources.close()
 
 

@@ -8,6 +8,7 @@ answers with the current adapter. They are imported lazily, so that ``registry``
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 from typing import Any
 
@@ -16,7 +17,17 @@ _EXPORTS = {
     "rollback": "tools.lora.registry",
     "get_intuition": "tools.lora.infer",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [*sorted(_EXPORTS), "stop_generation"]
+
+
+def stop_generation() -> None:
+    """End loaded adapters' running generations at their next token (a process shutting down).
+
+    Nothing to do, and nothing imported, when no adapter was loaded in this process.
+    """
+    infer = sys.modules.get("tools.lora.infer")
+    if infer is not None:
+        infer.stop_all()
 
 
 def __getattr__(name: str) -> Any:
