@@ -24,7 +24,12 @@ INTUITION_NODE = "intuition"
 LINKABLE = ("http://", "https://")
 KIND_NAMES = {"jira": "Jira issue", "git": "Commit", "docs": "Document"}
 COUNT_NOUNS = {"jira": "Jira issues", "git": "commits", "docs": "documents"}
-USED_INTUITION = ("used", "unverified")
+VERDICTS = {
+    "used": "confirmed by the retrieved facts",
+    "unverified": "shown in the answer as unverified",
+    "dropped": "not used: the facts do not support it",
+    "generated": "the finalist decides whether to use it",
+}
 SHORT_SHA = 10
 PASSAGE_CHARS = 1500
 
@@ -67,15 +72,13 @@ def describe_hits(facts: list[Hit]) -> str:
 
 
 def describe_intuition(status: str, text: str | None) -> str:
-    """The adapter's step: its text only when the finalist used it, labelled as unchecked."""
-    if text and status in USED_INTUITION:
-        checked = "checked against the facts" if status == "used" else "not backed by the facts"
-        return f"The adapter suggested ({checked}):\n\n> {text}"
+    """The adapter's step: its answer, labelled as not a source, with the finalist's verdict."""
+    if text:
+        verdict = VERDICTS.get(status, status)
+        return f"The trained adapter said ({verdict}; not a source):\n\n> {text}"
     reasons = {
         "off": "Adapter intuition is off for this deployment.",
         "no adapter": "No adapter has been trained yet.",
-        "generated": "The adapter answered; the finalist decides whether to use it.",
-        "dropped": "The adapter's answer was not used: it did not agree with the facts.",
         "none": "The adapter gave no answer.",
     }
     if status.startswith("skipped: "):

@@ -100,8 +100,9 @@ def test_steps_say_in_plain_words_what_each_agent_did() -> None:
     assert describe_result("retrieve", {"facts": []}) == "Nothing relevant was found."
     assert "“q”" in describe_result("condense", {"standalone_question": "q"})
     assert "2 cited source(s)" in describe_result("fuse", {"citations": CITES, "finalist": "x"})
-    assert "-s-s" not in describe_intuition("dropped", "-s-s-s-s")  # noise is never shown
-    assert "> It runs." in describe_intuition("used", "It runs.")
+    dropped = describe_intuition("dropped", "It restarts itself.")
+    assert "not a source" in dropped and "not used" in dropped and "> It restarts" in dropped
+    assert "confirmed" in describe_intuition("used", "It runs.")
     said = describe_intuition("skipped: adapter v1 is on the smoke-test base", None)
     assert said == "Not asked: adapter v1 is on the smoke-test base."
 
