@@ -62,6 +62,7 @@ from graph.configuration import Context
 from graph.pipeline import build_pipeline_graph
 from graph.state import PipelineInput
 from tools import metrics
+from tools.access import API_KEY_ENV, THREAD_OWNER, USER_ID, user_owner
 from tools.checkpoints import describe as describe_store
 from tools.checkpoints import open_async_checkpointer
 from tools.config import StoreSettings
@@ -79,8 +80,6 @@ log = logging.getLogger("data_alchemy.server")
 ROOT = Path(__file__).resolve().parent
 THREAD_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 RUN_ID = r"^[A-Za-z0-9_\-]{1,64}$"
-USER_ID = r"^[A-Za-z0-9_.@:\-]{1,128}$"
-OWNER = "owner"
 """The checkpoint metadata key (from ``configurable``) naming who started a thread."""
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -109,7 +108,7 @@ class ServerSettings:
         return cls(
             data_dir=Path(env.get("DATA_ALCHEMY_DATA_DIR") or "data").resolve(),
             config_file=str(Path(config).resolve()) if config else "",
-            api_key=env.get("DATA_ALCHEMY_API_KEY", ""),
+            api_key=env.get(API_KEY_ENV, ""),
             cors_origins=tuple(
                 o.strip() for o in env.get("DATA_ALCHEMY_CORS_ORIGINS", "").split(",") if o.strip()
             ),
@@ -122,7 +121,7 @@ class ServerSettings:
         return {
             "DATA_ALCHEMY_DATA_DIR": str(self.data_dir),
             "DATA_ALCHEMY_CONFIG": self.config_file,
-            "DATA_ALCHEMY_API_KEY": self.api_key,
+            API_KEY_ENV: self.api_key,
             "DATA_ALCHEMY_CORS_ORIGINS": ",".join(self.cors_origins),
             "DATA_ALCHEMY_MAX_BODY_BYTES": str(self.max_body_bytes),
             "DATA_ALCHEMY_UI": "1" if self.mount_ui else "",
@@ -234,7 +233,7 @@ def caller_id(request: Request, api_key: str) -> str | None:
     if user := request.headers.get("x-user-id"):
         if not re.match(USER_ID, user):
             raise HTTPException(422, f"X-User-Id must match {USER_ID}")
-        return f"user:{user}"
+        return user_owner(user)
     given = request.headers.get("x-api-key", "")
     return "key:" + hashlib.sha256(given.encode()).hexdigest()[:16]
 
@@ -260,12 +259,12 @@ def _thread_config(settings: ServerSettings, chat_graph: Any) -> PerRequestConfi
                 raise HTTPException(422, f"X-Thread-Id must match {THREAD_ID}")
             configurable["thread_id"] = header
         if owner := caller_id(request, settings.api_key):
-            configurable[OWNER] = owner
+            configurable[THREAD_OWNER] = owner
             if thread := configurable.get("thread_id"):
                 found = await chat_graph.checkpointer.aget_tuple(
                     {"configurable": {"thread_id": thread}}
                 )
-                if found and found.metadata.get(OWNER, owner) != owner:
+                if found and found.metadata.get(THREAD_OWNER, owner) != owner:
                     raise _unknown_thread(thread)
         return {**config, "configurable": configurable}
 
@@ -662,7 +661,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         owner = caller_id(request, settings.api_key)
         state = await chat_graph.aget_state({"configurable": {"thread_id": thread_id}})
         messages = state.values.get("messages") or []
-        if not messages or (owner and (state.metadata or {}).get(OWNER, owner) != owner):
+        if not messages or (owner and (state.metadata or {}).get(THREAD_OWNER, owner) != owner):
             raise _unknown_thread(thread_id)
         turns = [{"role": ROLES.get(m.type, m.type), "content": m.text} for m in messages]
         return {"thread_id": thread_id, "messages": turns}

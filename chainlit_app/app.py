@@ -11,7 +11,11 @@ see the history; 👍/👎 go to ``<data_dir>/feedback.jsonl``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import os
+import re
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -19,7 +23,7 @@ import chainlit as cl
 from chainlit.utils import utc_now
 from langchain_core.messages import AIMessageChunk
 
-from chainlit_app.feedback_layer import FeedbackDataLayer
+from chainlit_app.history import HistoryDataLayer
 from chainlit_app.render import (
     ANSWER_NODE,
     INTUITION_NODE,
@@ -34,6 +38,7 @@ from chainlit_app.render import (
 )
 from graph.chat import build_chat_graph
 from graph.configuration import Context
+from tools.access import API_KEY_ENV, THREAD_OWNER, USER_ID, user_owner
 from tools.checkpoints import open_async_checkpointer
 from tools.datadir import DataDir
 from tools.examples import Overview, corpus_overview
@@ -43,6 +48,8 @@ from tools.metrics import MetricsCallback
 log = logging.getLogger("data_alchemy.ui")
 
 STREAM_MODES = ["tasks", "messages", "updates", "custom"]
+API_KEY = os.environ.get(API_KEY_ENV, "")
+"""With a key, users sign in (any name, the key as password) and see their past threads."""
 PRODUCT = "Data Alchemy"
 ICON = "/public/favicon.svg"
 SIDEBAR_TITLE = "Sources of the last answer"
@@ -57,7 +64,7 @@ class ChatResources:
 
     def __init__(self) -> None:
         self.context = Context()
-        self.feedback = FeedbackDataLayer(self.context.data_path)
+        self.feedback = HistoryDataLayer(self.context.data_path, self.graph)
         self._graph: Any = None
         self._stack = AsyncExitStack()
         self._lock = asyncio.Lock()
@@ -93,9 +100,26 @@ resources = ChatResources()
 
 
 @cl.data_layer
-def data_layer() -> FeedbackDataLayer:
-    """Enable Chainlit's 👍/👎 buttons, stored in ``feedback.jsonl``."""
+def data_layer() -> HistoryDataLayer:
+    """Enable Chainlit's 👍/👎 buttons (``feedback.jsonl``) and, signed in, past threads."""
     return resources.feedback
+
+
+if API_KEY:
+    # Chainlit signs its session cookies with this secret; derive one from the key if unset.
+    secret = hmac.new(API_KEY.encode(), b"data-alchemy-ui", hashlib.sha256).hexdigest()
+    os.environ.setdefault("CHAINLIT_AUTH_SECRET", secret)
+
+    @cl.password_auth_callback
+    def sign_in(username: str, password: str) -> cl.User | None:
+        """Anyone holding the deployment's API key, under the name they give."""
+        if re.fullmatch(USER_ID, username) and hmac.compare_digest(password, API_KEY):
+            return cl.User(identifier=username)
+        return None
+
+    @cl.on_chat_resume
+    async def resume(_thread: dict[str, Any]) -> None:
+        """Reopen a past thread: the checkpointer already holds its history."""
 
 
 @cl.set_chat_profiles
@@ -216,10 +240,10 @@ async def answer(message: cl.Message) -> None:
     run = cl.context.current_run
     reply = cl.Message(content="")
     turn = Turn(reply, parent_id=run.id if run else None)
-    config = {
-        "configurable": {"thread_id": thread_id},
-        "callbacks": [MetricsCallback("chat")],
-    }
+    configurable = {"thread_id": thread_id}
+    if user := cl.user_session.get("user"):
+        configurable[THREAD_OWNER] = user_owner(user.identifier)
+    config = {"configurable": configurable, "callbacks": [MetricsCallback("chat")]}
     error = False
     try:
         async for mode, chunk in graph.astream(

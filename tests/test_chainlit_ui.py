@@ -37,6 +37,7 @@ from tools.examples import corpus_overview, example_questions
 from tools.feedback import read_feedback
 
 CHROMIUM = Path("/usr/bin/chromium")
+API_KEY = "ui-test-key"
 QUESTION = "How do I start the Appcelerator Daemon and check its status?"
 FOLLOW_UP = "And how do I stop it?"
 ANSWER = "Start the daemon with `appcd start` [1] and check that it runs with `appcd status` [2]."
@@ -292,6 +293,64 @@ def test_welcome_ask_read_sources_rate_and_follow_up(
     assert rows[0]["thread_id"] == rows[1]["thread_id"]  # one chat session, one thread
     history = thread_messages(data_dir, rows[0]["thread_id"])
     assert [m["content"] for m in history if m["type"] == "human"] == [QUESTION, FOLLOW_UP]
+
+
+@pytest.fixture(scope="module")
+def keyed_ui_url(data_dir: Path):
+    """The UI of a deployment with an API key: users sign in and see their past threads."""
+    exe = Path(sys.executable).with_name("chainlit")
+    port = free_port()
+    args = ["run", "chainlit_app/app.py", "--headless", "--host", "127.0.0.1", "--port", str(port)]
+    env = offline_env(DATA_ALCHEMY_DATA_DIR=str(data_dir), DATA_ALCHEMY_API_KEY=API_KEY)
+    server = LiveProcess([str(exe), *args], env)
+    try:
+        server.wait_for(r"Your app is available at")
+        url = f"http://127.0.0.1:{port}"
+        server.wait_http(url)
+        yield url
+    finally:
+        server.stop()
+
+
+def sign_in(browser, url: str, user: str, password: str = API_KEY):
+    """A new browser session signed in as ``user`` (each has its own cookies)."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(url)
+    page.fill("#email", user)
+    page.fill("#password", password)
+    page.click("button:has-text('Sign In')")
+    return page
+
+
+@pytest.mark.slow
+def test_signed_in_users_find_their_past_threads_and_only_theirs(keyed_ui_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    question = "Which command stops the daemon, and what does --force do?"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        wrong = sign_in(browser, keyed_ui_url, "ana", "not-the-key")
+        wrong.wait_for_timeout(1500)
+        assert wrong.locator("#chat-input").count() == 0  # the key is the password
+
+        ana = sign_in(browser, keyed_ui_url, "ana")
+        ana.wait_for_selector("#chat-input", timeout=60_000)
+        ask(ana, question, answers_before=0)
+        ana.goto(keyed_ui_url)  # a new chat: the last one is in the history
+        past = ana.locator("a[href*='/thread/']", has_text=question)
+        past.wait_for(timeout=30_000)
+        past.click()
+        ana.get_by_text(question).last.wait_for(timeout=30_000)
+        ana.locator(".step").last.get_by_text("[1]").first.wait_for(timeout=30_000)
+
+        bob = sign_in(browser, keyed_ui_url, "bob")
+        bob.wait_for_selector("#chat-input", timeout=60_000)
+        bob.wait_for_timeout(2000)
+        assert bob.locator("a[href*='/thread/']").count() == 0
+        browser.close()
 
 
 def thread_messages(data_dir: Path, thread_id: str) -> list[dict]:
