@@ -12,6 +12,8 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -169,13 +171,13 @@ def llm_config(tmp_path_factory: pytest.TempPathFactory):
         yield path
 
 
-@pytest.fixture(scope="module")
-def ui_url(data_dir: Path, llm_config: Path):
+@contextmanager
+def chainlit_ui(**env: str) -> Iterator[str]:
+    """``chainlit run`` of the app on a free port with ``env``; yields its URL."""
     exe = Path(sys.executable).with_name("chainlit")
     port = free_port()
     args = ["run", "chainlit_app/app.py", "--headless", "--host", "127.0.0.1", "--port", str(port)]
-    env = offline_env(DATA_ALCHEMY_DATA_DIR=str(data_dir), DATA_ALCHEMY_CONFIG=str(llm_config))
-    server = LiveProcess([str(exe), *args], env)
+    server = LiveProcess([str(exe), *args], offline_env(**env))
     try:
         server.wait_for(r"Your app is available at")
         url = f"http://127.0.0.1:{port}"
@@ -183,6 +185,14 @@ def ui_url(data_dir: Path, llm_config: Path):
         yield url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def ui_url(data_dir: Path, llm_config: Path) -> Iterator[str]:
+    with chainlit_ui(
+        DATA_ALCHEMY_DATA_DIR=str(data_dir), DATA_ALCHEMY_CONFIG=str(llm_config)
+    ) as url:
+        yield url
 
 
 def wait_rows(data_dir: Path, n: int) -> list[dict]:
@@ -296,20 +306,10 @@ def test_welcome_ask_read_sources_rate_and_follow_up(
 
 
 @pytest.fixture(scope="module")
-def keyed_ui_url(data_dir: Path):
+def keyed_ui_url(data_dir: Path) -> Iterator[str]:
     """The UI of a deployment with an API key: users sign in and see their past threads."""
-    exe = Path(sys.executable).with_name("chainlit")
-    port = free_port()
-    args = ["run", "chainlit_app/app.py", "--headless", "--host", "127.0.0.1", "--port", str(port)]
-    env = offline_env(DATA_ALCHEMY_DATA_DIR=str(data_dir), DATA_ALCHEMY_API_KEY=API_KEY)
-    server = LiveProcess([str(exe), *args], env)
-    try:
-        server.wait_for(r"Your app is available at")
-        url = f"http://127.0.0.1:{port}"
-        server.wait_http(url)
+    with chainlit_ui(DATA_ALCHEMY_DATA_DIR=str(data_dir), DATA_ALCHEMY_API_KEY=API_KEY) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def sign_in(browser, url: str, user: str, password: str = API_KEY):
