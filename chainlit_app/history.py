@@ -125,15 +125,12 @@ class HistoryDataLayer(FeedbackDataLayer):
         if not filters.userId:
             return _page([])
         graph = await self._graph()
-        summaries = await owner_threads(graph.checkpointer, user_owner(filters.userId))
+        owner = user_owner(filters.userId)
+        summaries = await owner_threads(graph.checkpointer, owner)
         if filters.search:
             summaries = [s for s in summaries if filters.search.lower() in s.name.lower()]
-        owner = user_owner(filters.userId)
-        return _page(
-            [thread_dict(s.thread_id, owner, s.name, [], s.updated) for s in summaries][
-                : pagination.first
-            ]
-        )
+        threads = [thread_dict(s.thread_id, owner, s.name, [], s.updated) for s in summaries]
+        return _page(threads[: pagination.first])
 
     async def get_thread(self, thread_id: str) -> ThreadDict | None:
         """A past thread with its questions and answers, or None when it holds none."""
