@@ -24,8 +24,8 @@ class RecordRow(TypedDict):
     content_hash: str
 
 
-class Chunk(TypedDict):
-    """A ``rag_chunks.jsonl`` line: one piece of a record, what the index embeds."""
+class Passage(TypedDict):
+    """One piece of a record, as chunked: what the index embeds and retrieval returns."""
 
     chunk_id: str
     """``<record id>#<position>``."""
@@ -35,8 +35,13 @@ class Chunk(TypedDict):
     title: str
     text: str
     position: int
-    content_hash: str
     metadata: dict[str, Any]
+
+
+class Chunk(Passage):
+    """A ``rag_chunks.jsonl`` line: a passage with the hash that keeps indexing incremental."""
+
+    content_hash: str
 
 
 class Citation(TypedDict):
@@ -53,17 +58,9 @@ class Citation(TypedDict):
     chunk_id: str
 
 
-class Hit(TypedDict):
+class Hit(Passage):
     """A retrieved chunk: a fact for the finalist, with how it ranked."""
 
-    chunk_id: str
-    doc_id: str
-    source: str
-    uri: str
-    title: str
-    text: str
-    position: int
-    metadata: dict[str, Any]
     score: float
     """The fused score (hybrid RRF), or the dense cosine / BM25 score of one mode."""
     ranks: NotRequired[dict[str, int | None]]
