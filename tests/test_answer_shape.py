@@ -71,6 +71,12 @@ def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir,
     assert {c["id"] for c in result["citations"]} == {KEY}
 
 
+def test_a_duplicate_names_the_issues_it_links_to(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, "ALOY-111")])
+    result = fuse("What is ALOY-111 about?", facts, None, settings)
+    assert "was resolved as Duplicate (linked to ALOY-165) [1]" in result["answer"]
+
+
 def test_how_to_steps_keep_their_commands(corpus_dir, settings):
     page = doc_record(corpus_dir, "appc-daemon", "docs/Getting Started.md")
     facts = hits_from_records([page])
@@ -98,6 +104,17 @@ def test_unseen_terms_and_a_weak_match_are_off_topic(corpus_dir, settings):
     assert result["refused"] and '"kubernetes"' in result["answer"]
     close = [dict(f, features=weak, scores={"dense": 0.7}) for f in facts]
     assert not fuse(question, close, None, settings)["refused"]  # the meaning matches
+
+
+def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, KEY)])
+    named = {"unknown": 1.0, "unknown_names": 1.0, "coverage": 0.35}
+    close = [dict(f, features=named, scores={"dense": 0.7}) for f in facts]
+    question = "Does Kubernetes change how Alloy assigns globals in app.js?"
+    result = fuse(question, close, None, settings)
+    assert result["refused"] and '"kubernetes"' in result["answer"]
+    covered = [dict(f, features=dict(named, coverage=0.8)) for f in close]
+    assert not fuse(question, covered, None, settings)["refused"]
 
 
 @pytest.mark.parametrize(

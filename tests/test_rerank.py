@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.index.cues import asks_about_change, question_period
+from tools.index.cues import asks_about_change, question_period, written_as_names
 from tools.index.rerank import question_cues, record_features, rerank
 
 
@@ -62,6 +62,24 @@ COMMIT = {
 }
 
 
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("Can I send errors to Sentry from a controller?", {"sentry"}),
+        ("Does it build for visionOS?", {"visionos"}),
+        ("What does ALLOY_CACHE_DIR change?", {"alloy_cache_dir"}),
+        ("How is k8s set up?", {"k8s"}),
+        ("Sentry errors: where do they go?", set()),  # capital of a sentence's first word
+        ("Why do spacers and stale files break the Sentry hook?", {"sentry"}),
+        ("Why does it break? Sentry says nothing.", set()),
+        ("the commits that shrank the splash screen", set()),
+    ],
+)
+def test_names_are_words_written_like_names(question: str, names: set[str]) -> None:
+    words = {"sentry", "visionos", "alloy_cache_dir", "k8s", "spacers", "stale", "shrank"}
+    assert written_as_names(question, words) == names
+
+
 def test_record_features_of_a_commit() -> None:
     cues = question_cues("Who made deepExtend more reliable in May 2015? Was it Xavier?", frequency)
     features = record_features(cues, COMMIT, linked=False, named=False)
@@ -72,6 +90,7 @@ def test_record_features_of_a_commit() -> None:
     )  # deepextend, may, 2015, xavier; not who, made, more, reliable
     cues = question_cues("How do I configure Kubernetes for deepExtend?", frequency)
     assert cues.unknown == {"kubernetes"}
+    assert cues.unknown_names == {"kubernetes"}
     small = question_cues("How do I configure Kubernetes?", lambda t: (frequency(t)[0], 900))
     assert small.unknown == frozenset()  # in a small index a missing word means little
     other = record_features(

@@ -3,7 +3,7 @@
 - A commit: ``Commit a25f135 by Feon Sua on 2015-09-21: [ALOY-1305] deepclean.js syntax
   error: missing semicolon (changed hooks/deepclean.js, package.json)``.
 - A Jira issue: ``ALOY-456 "Support multiple databases in sql adapter" (New Feature) was
-  fixed in Alloy 0.3.5``.
+  fixed in Alloy 0.3.5``; a duplicate also names the issues it links to.
 - A document: none (its sentences speak for it).
 
 Each lead is one sentence (titles lose inner sentence breaks and anything shaped like a
@@ -55,9 +55,17 @@ def issue_lead(fact: Hit) -> str:
     resolution = meta.get("resolution")
     if resolution == "Fixed" and versions:
         return f"{line} was fixed in {', '.join(versions)}"
+    if resolution == "Duplicate" and (keys := _linked_issues(meta)):
+        return f"{line} was resolved as Duplicate (linked to {', '.join(keys)})"
     if resolution:
         return f"{line} was resolved as {resolution}"
     return f"{line} is {meta['status']}" if meta.get("status") else line
+
+
+def _linked_issues(meta: dict[str, Any]) -> list[str]:
+    """The Jira keys an issue links to (``jira:ALOY-931`` -> ``ALOY-931``)."""
+    links = meta.get("links") or []
+    return [str(link).partition(":")[2] for link in links if str(link).startswith("jira:")]
 
 
 def lead(fact: Hit) -> str | None:

@@ -1,4 +1,4 @@
-"""What a question says besides its words: a month or year, code words, a change.
+"""What a question says besides its words: a month or year, code words, a change, names.
 
 Plain functions of the question's text, cheap to import (no index, no model), shared by
 the reranker (``tools.index.rerank``) and the extractive finalist.
@@ -7,6 +7,7 @@ the reranker (``tools.index.rerank``) and the extractive finalist.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from tools.index.fields import MONTHS
 
@@ -26,6 +27,29 @@ _ABOUT_CHANGE = re.compile(
     r"|\bwho\b.*\b(?:changed|added|fixed|made|removed|switched|wrote|committed)\b",
     re.IGNORECASE,
 )
+
+
+_NAME_SHAPE = re.compile(r"[A-Z_]|[A-Za-z]\d|\d[A-Za-z]")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)[\s\"'`(]*$")
+
+
+def written_as_names(question: str, words: Iterable[str]) -> frozenset[str]:
+    """Which of ``words`` (lower-cased tokens) the question writes as a name.
+
+    A name has a capital letter (past the first letter of a sentence), an underscore, or
+    letters and digits mixed: ``Sentry``, ``visionOS``, ``ALLOY_CACHE_DIR``, ``k8s``; the
+    paraphrase words people write in lower case (``spacers``, ``shrank``) are not.
+    """
+    found = set()
+    for word in words:
+        pattern = rf"(?<![\w-]){re.escape(word)}(?![\w-])"
+        for match in re.finditer(pattern, question, re.IGNORECASE):
+            written = match.group(0)
+            if _SENTENCE_START.search(question[: match.start()]):
+                written = written[1:]
+            if _NAME_SHAPE.search(written):
+                found.add(word)
+    return frozenset(found)
 
 
 def asks_about_change(question: str) -> bool:

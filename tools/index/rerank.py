@@ -24,11 +24,13 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **merge**: the record is a merge commit, whose message says little more than a branch
   name and whose changes are in the commits it merges (a penalty).
 
-Two more features are reported, not weighted (on the tuning set neither improved the
+Three more features are reported, not weighted (on the tuning sets none improved the
 order): ``coverage``, the share of the question's terms, weighted by their inverse document
-frequency, that the record's best chunk (with its title and fields) holds; and ``unknown``,
-how many of the question's terms no indexed chunk holds. Together they tell a question about
-something the sources never mention (the finalist refuses on them).
+frequency, that the record's best chunk (with its title and fields) holds; ``unknown``, how
+many of the question's terms no indexed chunk holds; and ``unknown_names``, how many of
+those the question writes as names (``Sentry``, ``visionOS``: :func:`written_as_names`).
+Together they tell a question about something the sources never mention (the finalist
+refuses on them).
 
 A cross-encoder would do better, but none ships offline with the project; these features
 are cheap, explainable, and each is scored in ``hit["scores"]["rerank"]``.
@@ -43,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tools.index.cues import asks_about_change, code_words, question_period
+from tools.index.cues import asks_about_change, code_words, question_period, written_as_names
 from tools.index.fields import indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
 from tools.records import display_id
@@ -75,6 +77,7 @@ class Cues:
         terms: Its BM25 tokens.
         weights: The BM25 inverse document frequency of each term in the index.
         unknown: The terms no indexed chunk holds (none below ``MIN_CHUNKS_FOR_UNSEEN``).
+        unknown_names: Those of them the question writes as names.
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
         identifiers: Code-like words, as written (without a call's ``()``).
         about_commits: It asks about a commit.
@@ -83,6 +86,7 @@ class Cues:
     terms: frozenset[str]
     weights: Mapping[str, float]
     unknown: frozenset[str]
+    unknown_names: frozenset[str]
     period: tuple[str, str] | None
     identifiers: tuple[str, ...]
     about_commits: bool
@@ -92,12 +96,12 @@ def question_cues(question: str, frequency: DocumentFrequency) -> Cues:
     """Parse the cues of :class:`Cues` from a question; ``frequency`` gives its terms' df."""
     terms = frozenset(bm25_tokenize([question])[0])
     df, n = frequency(terms)
+    unknown = frozenset(t for t in terms if not df[t] and n >= MIN_CHUNKS_FOR_UNSEEN)
     return Cues(
         terms=terms,
         weights={t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms},
-        unknown=frozenset(t for t in terms if not df[t])
-        if n >= MIN_CHUNKS_FOR_UNSEEN
-        else frozenset(),
+        unknown=unknown,
+        unknown_names=written_as_names(question, unknown),
         period=question_period(question),
         identifiers=code_words(question),
         about_commits=asks_about_change(question),
@@ -191,6 +195,7 @@ def rerank(
         features = record_features(cues, rows[doc], doc in linked, doc in named)
         boost = sum(weight * features[name] for name, weight in WEIGHTS.items())
         features["unknown"] = float(len(cues.unknown))
+        features["unknown_names"] = float(len(cues.unknown_names))
         scored.append((doc, fused.get(doc, 0.0) + boost, features))
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored
