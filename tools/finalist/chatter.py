@@ -4,6 +4,8 @@ An answer quotes facts, not the conversation around them: mentions ("@name Next 
 see this could you check ..."), greetings and thanks, sign-offs, repro reports ("I was able
 to repro"), requests to someone ("could you check", "please provide"), QA boilerplate
 ("Verified fixed", "Closing as invalid") and environment listings full of version numbers.
+A sentence that only opens by addressing someone ("@Eric Wieber I looked at this, the
+limitation is ...") keeps what it states: :func:`without_address` drops the address.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ _CHATTER = re.compile(
     r"|\bclosing (?:as|ticket)\b",
     re.IGNORECASE,
 )
+_ADDRESS = re.compile(r"(?:@[A-Za-z][\w.-]*(?:\s+[A-Z][\w.-]+){0,3}[,:]?\s+)+(?=\S)")
 _VERSION = re.compile(r"\b\d+\.\d+(?:\.[\w-]+)*\b")
 MAX_VERSIONS = 3
 """More version numbers than this mark an environment listing ("SDK 3.1.2, CLI 3.1.1 ...")."""
@@ -32,3 +35,9 @@ MAX_VERSIONS = 3
 def is_chatter(sentence: str) -> bool:
     """Whether a sentence addresses people or lists an environment instead of stating facts."""
     return bool(_CHATTER.search(sentence)) or len(_VERSION.findall(sentence)) > MAX_VERSIONS
+
+
+def without_address(sentence: str) -> str:
+    """The sentence after the mentions it opens with (``@Feon Sua Xin Miao``), if any."""
+    match = _ADDRESS.match(sentence)
+    return sentence[match.end() :] if match else sentence

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tools.finalist.chatter import is_chatter
+from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import (
     MARKER,
     fact_ref,
@@ -60,6 +60,17 @@ _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _HOW_TO = re.compile(
     r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
+)
+_ASKS_WHY = re.compile(
+    r"\b(?:why|cause[sd]?|reason|fix(?:ed|es)?|solution|workaround|wrong"
+    r"|known (?:bug|problem|issue)|how (?:do|can|should|would) (?:i|we|you))\b",
+    re.IGNORECASE,
+)
+_EXPLAINS = re.compile(
+    r"\b(?:caused by|due to|because|root cause|workaround|instead"
+    r"|the (?:cause|reason|fix|problem|issue|limitation|solution) (?:is|was|here is)"
+    r"|(?:fixed|solved|resolved) (?:by|with)|(?:you|we) (?:can|should|need to|have to) use)\b",
+    re.IGNORECASE,
 )
 _STOPWORD_TEXT = """
 a about above after again against all also am an and any are as at be because been before
@@ -150,10 +161,10 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     for i, fact in enumerate(facts):
         text = str(fact.get("text", ""))
         for position, (start, end) in enumerate(sentence_spans(text)):
-            sentence = normalize_space(text[start:end])
+            sentence = without_address(normalize_space(text[start:end]))
             item = bool(_ITEM_START.fullmatch(text[text.rfind("\n", 0, start) + 1 : start]))
             code = _code_after(text, end) if sentence.endswith(":") else ""
-            words = MIN_CODE_INTRO_WORDS if code else MIN_WORDS
+            words = MIN_CODE_INTRO_WORDS if code else 1 if item else MIN_WORDS
             if len(sentence.split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
                 continue
             if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
@@ -174,7 +185,7 @@ def _code_after(text: str, end: int) -> str:
 
 
 def rank(
-    question: str, facts: Sequence[Hit], pool: Sequence[Candidate]
+    question: str, facts: Sequence[Hit], pool: Sequence[Candidate], min_terms: int = 2
 ) -> list[tuple[float, Candidate]]:
     """Score the candidates against the question, best first; weak ones are left out.
 
@@ -182,8 +193,8 @@ def rank(
     ``TITLE_WEIGHT`` times the weights of the question terms in its fact's title. Every
     sentence of a fact the question names by id (``ALOY-1000``, a sha prefix, a doc path)
     also gets the largest possible term weight. Other sentences must match, in themselves
-    or their fact's title, two distinct question terms (one for questions of one or two
-    terms): one common word of a long question is not an answer. Sentences below
+    or their fact's title, ``min_terms`` distinct question terms (one for questions of one or
+    two terms): one common word of a long question is not an answer. Sentences below
     ``RELATIVE_MIN`` of the best score are dropped.
     """
     query = set(terms(question))
@@ -196,7 +207,7 @@ def rank(
     named_weight = math.log(1 + (n + 0.5) / 0.5)
     in_title = [query & _title_terms(f) for f in facts]
     named = [names_fact(question, f) for f in facts]
-    needed = 1 if len(query) <= 2 else 2
+    needed = 1 if len(query) <= 2 else min_terms
     scored = []
     for c in pool:
         tf = Counter(t for t in c.terms if t in query)
@@ -332,11 +343,15 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
       issue), non-merges first; each with its lead (short sha, author, date, subject,
       files) and its best sentence; then the issue they cite, with its lead and best
       sentence.
-    - Otherwise the first record that matches the question only (retrieval ranks records;
-      quoting the next ones cost precision more than they added): its lead, then its
-      ``MAX_RECORD_SENTENCES`` best sentences in reading order, or for a how-to question
-      answered by a document, its steps from the list holding the best sentence on.
-    - No sentence of any fact matching the question: a refusal.
+    - Otherwise one record (quoting the next ones cost precision more than they added):
+      the first one retrieved when a sentence of it shares a question term (retrieval
+      weighs the whole record, its fields and meaning), else the first one with a sentence
+      matching the question well. Its lead, then its ``MAX_RECORD_SENTENCES`` best
+      sentences in reading order, and, for a question asking why or for a fix, the
+      sentence of an issue that explains (``caused by``, ``due to``, ``the fix is``); or
+      for a how-to question answered by a document, its steps from the list holding the
+      best sentence on.
+    - No sentence of any fact matching the question and no record it names: a refusal.
 
     Chatter (``tools.finalist.chatter``) is never quoted; every sentence cites ``[n]``, the
     1-based index of its fact; each record's sentences form one paragraph.
@@ -344,21 +359,57 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
     status = "dropped" if intuition and intuition.strip() else "none"
     pool = [c for c in candidates(facts) if not is_chatter(c.text)]
     ranked = rank(question, facts, pool)
-    if not ranked:
-        reason = "none of the retrieved passages mentions what the question asks about"
-        return Draft(refusal(reason), status, True)
     groups = _records(facts)
     commits = _commits(question, facts, groups)
+    named = [g for g in groups if names_fact(question, facts[g[0]])]
+    if not (ranked or commits or named):
+        reason = "none of the retrieved passages mentions what the question asks about"
+        return Draft(refusal(reason), status, True)
     if commits:
         issue = _cited_issue(facts, groups, commits)
         parts = [_part(facts, g, ranked, 1) for g in [*commits, *issue]]
     else:
-        focus = next(g for g in groups if any(c.fact in g for _, c in ranked))
+        focus, ranked = _focus(question, facts, groups, pool, ranked)
         if _HOW_TO.search(question) and facts[focus[0]].get("source") == "docs":
             parts = [_steps(facts, focus, pool, ranked)]
         else:
-            parts = [_part(facts, focus, ranked, MAX_RECORD_SENTENCES)]
+            why = _explanation(question, facts, focus, pool)
+            parts = [_part(facts, focus, ranked, MAX_RECORD_SENTENCES, why)]
+    if not any(parts):  # a named record with nothing to quote and no lead
+        reason = "none of the retrieved passages mentions what the question asks about"
+        return Draft(refusal(reason), status, True)
     return Draft("\n\n".join(p for p in parts if p), status, False)
+
+
+def _focus(
+    question: str,
+    facts: Sequence[Hit],
+    groups: list[list[int]],
+    pool: Sequence[Candidate],
+    ranked: list[tuple[float, Candidate]],
+) -> tuple[list[int], list[tuple[float, Candidate]]]:
+    """The record that answers (see ``extractive_answer``) and the ranking to quote it by."""
+    loose = [item for item in rank(question, facts, pool, 1) if item[1].fact in groups[0]]
+    if loose:
+        return groups[0], loose
+    matched = (g for g in groups if any(c.fact in g for _, c in ranked))
+    named = (g for g in groups if names_fact(question, facts[g[0]]))
+    return next(matched, None) or next(named, groups[0]), ranked
+
+
+def _explanation(
+    question: str, facts: Sequence[Hit], group: list[int], pool: Sequence[Candidate]
+) -> Candidate | None:
+    """An issue's sentence that explains a cause or a fix, for a question asking for one.
+
+    Of the sentences that say ``caused by``, ``due to``, ``the fix is`` and the like, the
+    one sharing most terms with the question, the earliest on a tie.
+    """
+    if facts[group[0]].get("source") != "jira" or not _ASKS_WHY.search(question):
+        return None
+    query = set(terms(question))
+    found = [c for c in pool if c.fact in group and _EXPLAINS.search(c.text)]
+    return min(found, key=lambda c: (-len(query & set(c.terms)), c.fact, c.position), default=None)
 
 
 def _records(facts: Sequence[Hit]) -> list[list[int]]:
@@ -390,7 +441,8 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     if not chosen and first.get("source") == "git":
         cited = _links(first)
         chosen = [groups[0], *(g for g in commits[1:] if _links(facts[g[0]]) & cited)]
-    chosen.sort(key=lambda g: _is_merge(facts[g[0]]))
+    if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges
+        chosen = [g for g in chosen if not _is_merge(facts[g[0]])]
     return chosen[:MAX_COMMITS]
 
 
@@ -416,14 +468,20 @@ def _lead_and_rest(
 
 
 def _part(
-    facts: Sequence[Hit], group: list[int], ranked: Sequence[tuple[float, Candidate]], limit: int
+    facts: Sequence[Hit],
+    group: list[int],
+    ranked: Sequence[tuple[float, Candidate]],
+    limit: int,
+    extra: Candidate | None = None,
 ) -> str:
-    """One record's paragraph: its lead and its best ``limit`` sentences, each cited.
+    """One record's paragraph: its lead, its best ``limit`` sentences and ``extra``, cited.
 
     A record without a lead (a document) gets one sentence more.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
+    if extra is not None and not any(_similar(extra, c) for c in chosen):
+        chosen.append(extra)
     lines += [c.render(f"[{c.fact + 1}]") for c in sorted(chosen, key=_order)]
     return "".join(
         line if n == 0 or lines[n - 1].endswith("\n") else f" {line}"

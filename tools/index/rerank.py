@@ -21,6 +21,8 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **linked**: the record links to a record the question names by id (the commits citing
   ``ALOY-1305`` in "what fixed ALOY-1305?");
 - **named**: the question names the record itself by id, which puts it first;
+- **fix**: the question asks about a change and names an issue this commit links to ("which
+  commit fixed ALOY-396?"): the commit comes before the issue it names;
 - **merge**: the record is a merge commit, whose message says little more than a branch
   name and whose changes are in the commits it merges (a penalty).
 
@@ -54,13 +56,14 @@ DocumentFrequency = Callable[[Iterable[str]], tuple[dict[str, int], int]]
 """Chunks holding each term, and the number of chunks (``IndexVersion.document_frequency``)."""
 
 TITLE_WEIGHT = 0.008
-DATE_WEIGHT = 0.008
+DATE_WEIGHT = 0.03
 AUTHOR_WEIGHT = 0.008
 IDENTIFIER_WEIGHT = 0.006
-COMMIT_WEIGHT = 0.004
+COVERAGE_WEIGHT = 0.012
+COMMIT_WEIGHT = 0.008
 LINKED_WEIGHT = 0.02
 NAMED_WEIGHT = 1.0
-MERGE_WEIGHT = -0.004
+MERGE_WEIGHT = -0.008
 MIN_TITLE_SHARE = 0.5
 MIN_CHUNKS_FOR_UNSEEN = 2000
 """Below this many chunks a word missing from the index means little (the demo's 900 chunks
@@ -137,6 +140,7 @@ def record_features(
         "commit": float(cues.about_commits and source == "git"),
         "linked": float(linked),
         "named": float(named),
+        "fix": float(linked and cues.about_commits and source == "git"),
         "coverage": sum(cues.weights[t] for t in found) / total if total else 0.0,
         "merge": float(bool(meta.get("merge"))),
     }
@@ -150,7 +154,9 @@ WEIGHTS = {
     "commit": COMMIT_WEIGHT,
     "linked": LINKED_WEIGHT,
     "named": NAMED_WEIGHT,
+    "fix": NAMED_WEIGHT,
     "merge": MERGE_WEIGHT,
+    "coverage": COVERAGE_WEIGHT,
 }
 
 
