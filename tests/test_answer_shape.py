@@ -67,7 +67,7 @@ def test_what_fixed_an_issue_leads_with_its_commits(corpus_dir, commits, setting
 def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir, commits, settings):
     facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
     result = fuse(f"What is {KEY} about?", facts, None, settings)
-    assert result["answer"].startswith(f'{KEY} "') and "\n\n" not in result["answer"]
+    assert result["answer"].startswith(f'{KEY} "') and "\n\nCommit " not in result["answer"]
     assert {c["id"] for c in result["citations"]} == {KEY}
 
 

@@ -61,11 +61,6 @@ _ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _HOW_TO = re.compile(
     r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
 )
-_ASKS_WHY = re.compile(
-    r"\b(?:why|cause[sd]?|reason|fix(?:ed|es)?|solution|workaround|wrong"
-    r"|known (?:bug|problem|issue)|how (?:do|can|should|would) (?:i|we|you))\b",
-    re.IGNORECASE,
-)
 _EXPLAINS = re.compile(
     r"\b(?:caused by|due to|because|root cause|workaround|instead"
     r"|the (?:cause|reason|fix|problem|issue|limitation|solution) (?:is|was|here is)"
@@ -164,7 +159,8 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
             sentence = without_address(normalize_space(text[start:end]))
             item = bool(_ITEM_START.fullmatch(text[text.rfind("\n", 0, start) + 1 : start]))
             code = _code_after(text, end) if sentence.endswith(":") else ""
-            words = MIN_CODE_INTRO_WORDS if code else 1 if item else MIN_WORDS
+            short_item = item and fact.get("source") != "git"
+            words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
             if len(sentence.split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
                 continue
             if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
@@ -344,11 +340,12 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
       files) and its best sentence; then the issue they cite, with its lead and best
       sentence.
     - Otherwise one record (quoting the next ones cost precision more than they added):
-      the first one retrieved when a sentence of it shares a question term (retrieval
-      weighs the whole record, its fields and meaning), else the first one with a sentence
+      the first one retrieved when a sentence of it, or the title of an issue or commit
+      (its lead), shares a question term (retrieval weighs the whole record, its fields
+      and meaning), else the first one with a sentence
       matching the question well. Its lead, then its ``MAX_RECORD_SENTENCES`` best
-      sentences in reading order, and, for a question asking why or for a fix, the
-      sentence of an issue that explains (``caused by``, ``due to``, ``the fix is``); or
+      sentences in reading order, and for an issue the sentence that explains a cause or
+      a fix (``caused by``, ``due to``, ``the fix is``); or
       for a how-to question answered by a document, its steps from the list holding the
       best sentence on.
     - No sentence of any fact matching the question and no record it names: a refusal.
@@ -390,7 +387,8 @@ def _focus(
 ) -> tuple[list[int], list[tuple[float, Candidate]]]:
     """The record that answers (see ``extractive_answer``) and the ranking to quote it by."""
     loose = [item for item in rank(question, facts, pool, 1) if item[1].fact in groups[0]]
-    if loose:
+    first = facts[groups[0][0]]
+    if loose or (lead(first) and set(terms(question)) & _title_terms(first)):
         return groups[0], loose
     matched = (g for g in groups if any(c.fact in g for _, c in ranked))
     named = (g for g in groups if names_fact(question, facts[g[0]]))
@@ -400,12 +398,14 @@ def _focus(
 def _explanation(
     question: str, facts: Sequence[Hit], group: list[int], pool: Sequence[Candidate]
 ) -> Candidate | None:
-    """An issue's sentence that explains a cause or a fix, for a question asking for one.
+    """An issue's sentence that explains a cause or a fix.
 
-    Of the sentences that say ``caused by``, ``due to``, ``the fix is`` and the like, the
-    one sharing most terms with the question, the earliest on a tie.
+    Questions about an issue ask why or what to do, often without saying so (a symptom
+    pasted as the question), and the explanation sits in a comment. Of the sentences that
+    say ``caused by``, ``due to``, ``the fix is`` and the like, the one sharing most terms
+    with the question, the earliest on a tie.
     """
-    if facts[group[0]].get("source") != "jira" or not _ASKS_WHY.search(question):
+    if facts[group[0]].get("source") != "jira":
         return None
     query = set(terms(question))
     found = [c for c in pool if c.fact in group and _EXPLAINS.search(c.text)]

@@ -18,7 +18,7 @@ from typing import Any
 from tools.finalist.citations import MARKER, fact_ref
 from tools.records import Hit
 
-MAX_FILES = 3
+MAX_FILES = 5
 SHORT_SHA = 7
 _BREAK = re.compile(r"([.!?])+[\"')]*\s+(?=\S)")
 _SPRINT = re.compile(r"\bsprint\b", re.IGNORECASE)
