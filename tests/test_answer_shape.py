@@ -77,6 +77,22 @@ def test_a_duplicate_names_the_issues_it_links_to(corpus_dir, settings):
     assert "was resolved as Duplicate (linked to ALOY-165) [1]" in result["answer"]
 
 
+def test_a_sentence_introducing_a_list_is_answered_with_the_list(corpus_dir, settings):
+    page = doc_record(corpus_dir, "alloy", "Alloy/commands/compile/parsers/README.md")
+    result = fuse(
+        "Which parsers exist for UI components?", hits_from_records([page]), None, settings
+    )
+    lines = result["answer"].splitlines()
+    assert lines[0] == "Parsers for UI components [1]."
+    assert [line.split(" - ")[0] for line in lines[1:]] == [
+        "- default.js",
+        "- _ProxyProperty*",
+        "- Alloy.Abstract.*",
+    ]
+    assert "In fact, in most cases" in lines[1]  # an item's later sentences stay with it
+    assert verify_citations(result["answer"], result["citations"], hits_from_records([page])) == []
+
+
 def test_how_to_steps_keep_their_commands(corpus_dir, settings):
     page = doc_record(corpus_dir, "appc-daemon", "docs/Getting Started.md")
     facts = hits_from_records([page])

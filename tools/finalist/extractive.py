@@ -124,7 +124,8 @@ class Candidate:
         text: The sentence, whitespace normalized (a substring of the normalized fact text).
         terms: Its content terms (and its code's).
         code: The code block it introduces (it ends with ``:``), lines kept.
-        item: It is a list item.
+        item: It starts a list item.
+        listed: It is on a list item's line (an item's first or a later sentence).
     """
 
     fact: int
@@ -133,6 +134,7 @@ class Candidate:
     terms: tuple[str, ...]
     code: str = ""
     item: bool = False
+    listed: bool = False
 
     def render(self, marker: str) -> str:
         """The sentence with its marker, and its code: inline when one short line, else fenced."""
@@ -157,7 +159,9 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
         text = str(fact.get("text", ""))
         for position, (start, end) in enumerate(sentence_spans(text)):
             sentence = without_address(normalize_space(text[start:end]))
-            item = bool(_ITEM_START.fullmatch(text[text.rfind("\n", 0, start) + 1 : start]))
+            line_start = text[text.rfind("\n", 0, start) + 1 : start]
+            item = bool(_ITEM_START.fullmatch(line_start))
+            listed = bool(_ITEM_START.match(line_start))
             code = _code_after(text, end) if sentence.endswith(":") else ""
             short_item = item and fact.get("source") != "git"
             words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
@@ -166,7 +170,7 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
             if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
                 continue
             found = tuple(terms(f"{sentence} {code}"))
-            out.append(Candidate(i, position, sentence, found, code, item))
+            out.append(Candidate(i, position, sentence, found, code, item, listed))
     return out
 
 
@@ -371,7 +375,8 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
             parts = [_steps(facts, focus, pool, ranked)]
         else:
             why = _explanation(question, facts, focus, pool)
-            parts = [_part(facts, focus, ranked, MAX_RECORD_SENTENCES, why)]
+            listing = "" if lead(facts[focus[0]]) else _listing(focus, pool, ranked)
+            parts = [listing or _part(facts, focus, ranked, MAX_RECORD_SENTENCES, why)]
     if not any(parts):  # a named record with nothing to quote and no lead
         reason = "none of the retrieved passages mentions what the question asks about"
         return Draft(refusal(reason), status, True)
@@ -510,6 +515,30 @@ def _steps(
         marker = f"[{c.fact + 1}]"
         lines.append(f"- {c.render(marker)}" if c.item else c.render(marker))
     return "\n".join(lines)
+
+
+def _listing(
+    group: list[int], pool: Sequence[Candidate], ranked: Sequence[tuple[float, Candidate]]
+) -> str:
+    """A document's best sentence and the list right after it, one item a line.
+
+    "New Alloy-based app templates used by Studio." is answered by the templates it lists;
+    at most ``MAX_STEPS`` items. Empty when no list follows.
+    """
+    best = next((c for _, c in ranked if c.fact in group), None)
+    if best is None or best.listed or best.code:
+        return ""
+    seq = [c for c in pool if c.fact == best.fact]
+    lines = [best.render(f"[{best.fact + 1}]")]
+    for c in seq[seq.index(best) + 1 :]:
+        if not c.listed or (c.item and len(lines) > MAX_STEPS):
+            break
+        marker = f"[{c.fact + 1}]"
+        if c.item:
+            lines.append(f"- {c.render(marker)}")
+        else:
+            lines[-1] += f" {c.render(marker)}"
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def _order(c: Candidate) -> tuple[int, int]:
