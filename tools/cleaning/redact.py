@@ -274,10 +274,17 @@ _FILE_SUFFIXES = frozenset(
 )
 
 
+ROLE_MAILBOXES = frozenset(
+    "abuse hostmaster info noc no-reply noreply postmaster security support webmaster".split()
+)
+"""Mailboxes of a role, not a person (RFC 2142): ``security@tidev.io`` is how to report a
+vulnerability, not personal data, so it is kept."""
+
+
 def _email(match: re.Match[str]) -> bool:
     local, _, domain = match.group(0).rpartition("@")
     return (
-        local.lower() != "git"
+        local.lower() not in {"git", *ROLE_MAILBOXES}
         and domain.rpartition(".")[2].lower() not in _FILE_SUFFIXES
         and not match.string.endswith("://", 0, match.start())
     )
