@@ -44,11 +44,10 @@ def test_questions_about_a_change(question: str, about: bool) -> None:
     assert asks_about_change(question) is about
 
 
-def test_cues_find_identifiers_and_commit_questions() -> None:
+def test_cues_find_commit_questions() -> None:
     cues = question_cues(
         "Who changed deepExtend() and Alloy.CFG in styler.js for ALOY-12?", frequency
     )
-    assert cues.identifiers == ("deepExtend", "Alloy.CFG", "styler.js")
     assert cues.about_commits
     assert not question_cues("How do I stop the daemon?", frequency).about_commits
 
@@ -84,7 +83,7 @@ def test_record_features_of_a_commit() -> None:
     cues = question_cues("Who made deepExtend more reliable in May 2015? Was it Xavier?", frequency)
     features = record_features(cues, COMMIT, linked=False, named=False)
     assert features["date"] == features["author"] == features["commit"] == 1.0
-    assert features["identifier"] == 1.0 and features["merge"] == 0.0
+    assert features["merge"] == 0.0
     assert (
         features["coverage"] == 0.5
     )  # deepextend, may, 2015, xavier; not who, made, more, reliable

@@ -275,7 +275,8 @@ _FILE_SUFFIXES = frozenset(
 
 
 ROLE_MAILBOXES = frozenset(
-    "abuse hostmaster info noc no-reply noreply postmaster security support webmaster".split()
+    {"abuse", "hostmaster", "info", "noc", "no-reply", "noreply", "postmaster", "security"}
+    | {"support", "webmaster"}
 )
 """Mailboxes of a role, not a person (RFC 2142): ``security@tidev.io`` is how to report a
 vulnerability, not personal data, so it is kept."""

@@ -1,4 +1,4 @@
-"""What a question says besides its words: a month or year, code words, a change, names.
+"""What a question says besides its words: a month or year, a change, names.
 
 Plain functions of the question's text, cheap to import (no index, no model), shared by
 the reranker (``tools.index.rerank``) and the extractive finalist.
@@ -17,10 +17,6 @@ _MONTH = re.compile(
 )
 _ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b")
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
-_JIRA_KEY = re.compile(r"[A-Z]+-\d+")
-_IDENTIFIER = re.compile(
-    r"[A-Za-z_$][\w$]*(?:\(\))?(?:[./][\w$]+)+|[a-z_$]+[A-Z][\w$]*|_[\w$]+|[\w$]+\(\)"
-)
 _ABOUT_CHANGE = re.compile(
     r"\bcommit(?:s|ted)?\b|\bwhat (?:fixed|changed)\b|\bwhich (?:change|fix)\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
@@ -75,12 +71,3 @@ def question_period(question: str) -> tuple[str, str] | None:
 def _month_span(year: int, month: int) -> tuple[str, str]:
     end = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year}-{month:02d}-01", f"{end[0]}-{end[1]:02d}-01"
-
-
-def code_words(question: str) -> tuple[str, ...]:
-    """Code-like words of a question, as written, without a call's ``()`` or Jira keys.
-
-    ``deepExtend()``, ``Alloy.CFG``, ``styler.js``, ``__controllerPath``.
-    """
-    found = (m.group(0).removesuffix("()") for m in _IDENTIFIER.finditer(question))
-    return tuple(w for w in dict.fromkeys(found) if not _JIRA_KEY.fullmatch(w))

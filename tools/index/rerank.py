@@ -14,8 +14,6 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   resolved date);
 - **author**: a name in the question that is the record's author (a commit's author, an
   issue's reporter);
-- **identifier**: code-like words of the question (``deepExtend``, ``fetch()``,
-  ``styler.js``, ``Alloy.CFG``) found verbatim in the record's text;
 - **commit**: the question asks about a change (:func:`asks_about_change`: "which commit",
   "what fixed", "the fix by", "who changed", "when was") and the record is a commit;
 - **linked**: the record links to a record the question names by id (the commits citing
@@ -47,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tools.index.cues import asks_about_change, code_words, question_period, written_as_names
+from tools.index.cues import asks_about_change, question_period, written_as_names
 from tools.index.fields import indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
 from tools.records import display_id
@@ -58,7 +56,6 @@ DocumentFrequency = Callable[[Iterable[str]], tuple[dict[str, int], int]]
 TITLE_WEIGHT = 0.008
 DATE_WEIGHT = 0.03
 AUTHOR_WEIGHT = 0.008
-IDENTIFIER_WEIGHT = 0.006
 COVERAGE_WEIGHT = 0.012
 COMMIT_WEIGHT = 0.008
 LINKED_WEIGHT = 0.02
@@ -82,7 +79,6 @@ class Cues:
         unknown: The terms no indexed chunk holds (none below ``MIN_CHUNKS_FOR_UNSEEN``).
         unknown_names: Those of them the question writes as names.
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
-        identifiers: Code-like words, as written (without a call's ``()``).
         about_commits: It asks about a commit.
     """
 
@@ -91,7 +87,6 @@ class Cues:
     unknown: frozenset[str]
     unknown_names: frozenset[str]
     period: tuple[str, str] | None
-    identifiers: tuple[str, ...]
     about_commits: bool
 
 
@@ -106,7 +101,6 @@ def question_cues(question: str, frequency: DocumentFrequency) -> Cues:
         unknown=unknown,
         unknown_names=written_as_names(question, unknown),
         period=question_period(question),
-        identifiers=code_words(question),
         about_commits=asks_about_change(question),
     )
 
@@ -129,14 +123,12 @@ def record_features(
     in_period = cues.period is not None and any(
         cues.period[0] <= (normalize_date(d) or "") < cues.period[1] for d in dates
     )
-    text = str(row["text"])
     chunk = {**row, "metadata": meta}
     found = cues.terms & set(bm25_tokenize([indexed_text(chunk)])[0])
     return {
         "title": share if share >= MIN_TITLE_SHARE else 0.0,
         "date": float(in_period),
         "author": float(bool(author & cues.terms)),
-        "identifier": float(any(i in text or i in name for i in cues.identifiers)),
         "commit": float(cues.about_commits and source == "git"),
         "linked": float(linked),
         "named": float(named),
@@ -150,7 +142,6 @@ WEIGHTS = {
     "title": TITLE_WEIGHT,
     "date": DATE_WEIGHT,
     "author": AUTHOR_WEIGHT,
-    "identifier": IDENTIFIER_WEIGHT,
     "commit": COMMIT_WEIGHT,
     "linked": LINKED_WEIGHT,
     "named": NAMED_WEIGHT,
