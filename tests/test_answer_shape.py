@@ -17,7 +17,7 @@ from tests.test_finalist_extractive import doc_record, hits_from_records, jira_r
 from tools.config import Settings
 from tools.finalist import fuse, verify_citations
 from tools.finalist.chatter import is_chatter
-from tools.finalist.citations import marker_numbers, sentence_spans
+from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
 from tools.loaders.git import load_git_repo
 from tools.report import StageReport
 from tools.sample_data import rebuild_repo
@@ -91,6 +91,22 @@ def test_a_sentence_introducing_a_list_is_answered_with_the_list(corpus_dir, set
     ]
     assert "In fact, in most cases" in lines[1]  # an item's later sentences stay with it
     assert verify_citations(result["answer"], result["citations"], hits_from_records([page])) == []
+
+
+def test_a_reference_table_answers_with_its_row(corpus_dir, settings):
+    page = hits_from_records([doc_record(corpus_dir, "appc-daemon", "docs/Exit Codes.md")])
+    result = fuse("What does appcd exit code 5 mean?", page, None, settings)
+    assert result["answer"].splitlines()[0] == "- 5 | Server was run as root [1]."
+    assert verify_citations(result["answer"], result["citations"], page) == []
+    assert result["citations"][0]["snippet"] == "5 | Server was run as root"
+
+
+def test_table_rows_skip_headers_rules_and_code():
+    text = (
+        "| Code | Description |\n| :--: | ----------- |\n|  0  | Success |\n| 1 | | \n"
+        "```\n| not | a row |\n```\n"
+    )
+    assert [cells for _, cells in table_rows(text)] == ["0 | Success", "1 |"]
 
 
 def test_how_to_steps_keep_their_commands(corpus_dir, settings):

@@ -156,6 +156,36 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if e > s]
 
 
+_TABLE_ROW = re.compile(r"^[ \t]*\|(.*)\|[ \t]*$")
+_TABLE_RULE = re.compile(r"^[\s|:-]+$")
+
+
+def table_rows(text: str) -> list[tuple[int, str]]:
+    """The data rows of the Markdown tables in ``text``, outside code, as ``(offset, cells)``.
+
+    ``cells`` is the row's cells joined by `` | ``, which is how the row reads with its
+    spaces normalized and its outer pipes dropped (``5 | Server was run as root``); header
+    rows (those above a ``| :---: |`` rule) and the rules themselves are left out.
+    """
+    rows: list[tuple[int, str]] = []
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    in_fence = False
+    for n, line in enumerate(lines):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        match = None if in_fence else _TABLE_ROW.match(line.rstrip("\r\n"))
+        if not match or _TABLE_RULE.fullmatch(match.group(1)):
+            continue
+        header = n + 1 < len(lines) and _TABLE_RULE.fullmatch(lines[n + 1].strip())
+        cells = [normalize_space(cell) for cell in match.group(1).split("|")]
+        if not header and any(cells):
+            rows.append((offsets[n], normalize_space(" | ".join(cells))))
+    return rows
+
+
 def sentences(text: str) -> list[str]:
     """The prose sentences of ``text``, whitespace normalized."""
     return [normalize_space(text[s:e]) for s, e in sentence_spans(text)]

@@ -26,6 +26,7 @@ from tools.finalist.citations import (
     sentence_spans,
     sentences,
     strip_markers,
+    table_rows,
     tag_sentence,
 )
 from tools.finalist.leads import lead
@@ -126,6 +127,7 @@ class Candidate:
         code: The code block it introduces (it ends with ``:``), lines kept.
         item: It starts a list item.
         listed: It is on a list item's line (an item's first or a later sentence).
+        row: It is a table row (its cells joined by `` | ``).
     """
 
     fact: int
@@ -135,9 +137,15 @@ class Candidate:
     code: str = ""
     item: bool = False
     listed: bool = False
+    row: bool = False
 
     def render(self, marker: str) -> str:
-        """The sentence with its marker, and its code: inline when one short line, else fenced."""
+        """The sentence with its marker, and its code: inline when one short line, else fenced.
+
+        A table row is a line of its own: ``- 5 | Server was run as root [1].``
+        """
+        if self.row:
+            return f"- {tag_sentence(self.text, marker)}\n"
         if not self.code:
             return tag_sentence(self.text, marker)
         if "\n" not in self.code and len(self.code) <= MAX_INLINE_CODE:
@@ -146,7 +154,7 @@ class Candidate:
 
 
 def candidates(facts: Sequence[Hit]) -> list[Candidate]:
-    """The prose sentences of every fact that are long enough to state something.
+    """The prose sentences and table rows of every fact that are long enough to state something.
 
     Sentences that contain text shaped like a citation marker (``[3]``) are left out so
     that quoted text never forges a citation. A sentence ending in ``:`` introduces what
@@ -157,7 +165,14 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     out = []
     for i, fact in enumerate(facts):
         text = str(fact.get("text", ""))
-        for position, (start, end) in enumerate(sentence_spans(text)):
+        spans = [(start, end, "") for start, end in sentence_spans(text)]
+        spans += [(start, start, cells) for start, cells in table_rows(text)]
+        for position, (start, end, cells) in enumerate(sorted(spans)):
+            if cells:
+                if not MARKER.search(cells):
+                    found = tuple(terms(cells))
+                    out.append(Candidate(i, position, cells, found, item=True, row=True))
+                continue
             sentence = without_address(normalize_space(text[start:end]))
             line_start = text[text.rfind("\n", 0, start) + 1 : start]
             item = bool(_ITEM_START.fullmatch(line_start))
@@ -284,13 +299,14 @@ def supporting(claim: str, pool: Sequence[Candidate]) -> Candidate | None:
 def best_sentence(claim: str, fact_text: str) -> str:
     """The sentence of ``fact_text`` a claim most likely comes from.
 
-    The claim itself when it occurs verbatim (whitespace normalized), else the sentence
-    sharing the most terms with it, else the first sentence of the fact.
+    The claim itself when it occurs verbatim (whitespace normalized), else the sentence or
+    table row sharing the most terms with it, else the first sentence of the fact.
     """
     text = normalize_space(fact_text)
-    if claim and claim in text:
-        return claim
-    pool = sentences(fact_text) or [text]
+    for quoted in (claim, claim.rstrip(".")):  # a quoted table row got a full stop
+        if quoted and quoted in text:
+            return quoted
+    pool = [*sentences(fact_text), *(cells for _, cells in table_rows(fact_text))] or [text]
     wanted = set(terms(claim))
     return max(pool, key=lambda s: len(wanted & set(terms(s))))
 
@@ -489,9 +505,14 @@ def _part(
         chosen.append(extra)
     lines += [c.render(f"[{c.fact + 1}]") for c in sorted(chosen, key=_order)]
     return "".join(
-        line if n == 0 or lines[n - 1].endswith("\n") else f" {line}"
+        line if n == 0 or lines[n - 1].endswith("\n") else f"{_gap(line)}{line}"
         for n, line in enumerate(lines)
     ).strip()
+
+
+def _gap(line: str) -> str:
+    """What goes before a line that follows prose: a line break before a table row."""
+    return "\n" if line.startswith("- ") else " "
 
 
 def _steps(
