@@ -109,6 +109,17 @@ def test_table_rows_skip_headers_rules_and_code():
     assert [cells for _, cells in table_rows(text)] == ["0 | Success", "1 |"]
 
 
+def test_a_how_to_answer_starts_at_the_code_its_best_sentence_follows(corpus_dir, settings):
+    page = doc_record(corpus_dir, "alloy", "samples/apps/basics/builtins/README.md")
+    facts = hits_from_records([page])
+    assert len(facts) == 2  # the code and the sentence after it are in different chunks
+    result = fuse("How do I use the animation builtin in a controller?", facts, None, settings)
+    first, second = result["answer"].splitlines()
+    assert first.endswith("this: `var animation = require('/alloy/animation');` [1]")
+    assert second.startswith("Now you are free to use the builtin animation library")
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
 def test_how_to_steps_keep_their_commands(corpus_dir, settings):
     page = doc_record(corpus_dir, "appc-daemon", "docs/Getting Started.md")
     facts = hits_from_records([page])

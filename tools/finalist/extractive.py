@@ -523,13 +523,19 @@ def _steps(
 ) -> str:
     """A document's steps, each on its own line, at most ``MAX_STEPS``.
 
-    They start at the list holding the document's best sentence (or at the sentence that
-    introduces that list).
+    In reading order across the document's chunks, they start at its best sentence, or at
+    the sentence with code right before it (the best one may follow up on the code: "now
+    you are free to use ..."), or at the start of the list holding it (or at the sentence
+    that introduces that list).
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
-    best = mine[0]
-    seq = [c for c in pool if c.fact == best.fact]
-    at = seq.index(best)
+    ordered = sorted(
+        (c for c in pool if c.fact in group), key=lambda c: (facts[c.fact]["position"], c.position)
+    )
+    seq = list({c.text: c for c in reversed(ordered)}.values())[::-1]  # overlaps once
+    at = seq.index(next(c for c in mine if c in seq))
+    if at > 0 and seq[at - 1].code and not seq[at].code:
+        at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
         at -= 1
     for c in seq[at : at + MAX_STEPS]:
