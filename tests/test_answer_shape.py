@@ -97,6 +97,8 @@ def test_a_reference_table_answers_with_its_row(corpus_dir, settings):
     page = hits_from_records([doc_record(corpus_dir, "appc-daemon", "docs/Exit Codes.md")])
     result = fuse("What does appcd exit code 5 mean?", page, None, settings)
     assert result["answer"].splitlines()[0] == "- 5 | Server was run as root [1]."
+    how = fuse("How do I read what exit code 5 means?", page, None, settings)["answer"]
+    assert "- 5 | Server was run as root [1]." in how.splitlines()  # a step, once bulleted
     assert verify_citations(result["answer"], result["citations"], page) == []
     assert result["citations"][0]["snippet"] == "5 | Server was run as root"
 

@@ -145,7 +145,7 @@ class Candidate:
         A table row is a line of its own: ``- 5 | Server was run as root [1].``
         """
         if self.row:
-            return f"- {tag_sentence(self.text, marker)}\n"
+            return f"- {tag_sentence(self.text, marker)}"
         if not self.code:
             return tag_sentence(self.text, marker)
         if "\n" not in self.code and len(self.code) <= MAX_INLINE_CODE:
@@ -171,7 +171,7 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
             if cells:
                 if not MARKER.search(cells):
                     found = tuple(terms(cells))
-                    out.append(Candidate(i, position, cells, found, item=True, row=True))
+                    out.append(Candidate(i, position, cells, found, row=True))
                 continue
             sentence = without_address(normalize_space(text[start:end]))
             line_start = text[text.rfind("\n", 0, start) + 1 : start]
@@ -361,13 +361,12 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
       sentence.
     - Otherwise one record (quoting the next ones cost precision more than they added):
       the first one retrieved when a sentence of it, or the title of an issue or commit
-      (its lead), shares a question term (retrieval weighs the whole record, its fields
-      and meaning), else the first one with a sentence
-      matching the question well. Its lead, then its ``MAX_RECORD_SENTENCES`` best
-      sentences in reading order, and for an issue the sentence that explains a cause or
-      a fix (``caused by``, ``due to``, ``the fix is``); or
-      for a how-to question answered by a document, its steps from the list holding the
-      best sentence on.
+      (its lead), shares a question term (retrieval weighs the whole record, its fields and
+      meaning), else the first one with a sentence matching the question well. Then:
+      for a how-to question answered by a document, its steps (``_steps``); for a document
+      whose best sentence introduces a list, that sentence and the list; otherwise its lead,
+      its ``MAX_RECORD_SENTENCES`` best sentences or table rows in reading order and, for an
+      issue, the sentence that explains a cause or a fix (``caused by``, ``the fix is``).
     - No sentence of any fact matching the question and no record it names: a refusal.
 
     Chatter (``tools.finalist.chatter``) is never quoted; every sentence cites ``[n]``, the
@@ -505,14 +504,15 @@ def _part(
         chosen.append(extra)
     lines += [c.render(f"[{c.fact + 1}]") for c in sorted(chosen, key=_order)]
     return "".join(
-        line if n == 0 or lines[n - 1].endswith("\n") else f"{_gap(line)}{line}"
-        for n, line in enumerate(lines)
+        line if n == 0 else f"{_gap(lines[n - 1], line)}{line}" for n, line in enumerate(lines)
     ).strip()
 
 
-def _gap(line: str) -> str:
-    """What goes before a line that follows prose: a line break before a table row."""
-    return "\n" if line.startswith("- ") else " "
+def _gap(before: str, line: str) -> str:
+    """What separates two quoted pieces: a space in prose, a line break around a table row."""
+    if before.endswith("\n"):
+        return ""
+    return "\n" if line.startswith("- ") or before.startswith("- ") else " "
 
 
 def _steps(
@@ -532,8 +532,11 @@ def _steps(
     ordered = sorted(
         (c for c in pool if c.fact in group), key=lambda c: (facts[c.fact]["position"], c.position)
     )
-    seq = list({c.text: c for c in reversed(ordered)}.values())[::-1]  # overlaps once
-    at = seq.index(next(c for c in mine if c in seq))
+    first: dict[str, Candidate] = {}  # a sentence in two overlapping chunks is read once
+    for c in ordered:
+        first.setdefault(c.text, c)
+    seq = list(first.values())
+    at = next(i for i, c in enumerate(seq) if c.text == mine[0].text)
     if at > 0 and seq[at - 1].code and not seq[at].code:
         at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
