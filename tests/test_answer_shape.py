@@ -18,6 +18,7 @@ from tools.config import Settings
 from tools.finalist import fuse, verify_citations
 from tools.finalist.chatter import is_chatter
 from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
+from tools.finalist.extractive import candidates
 from tools.loaders.git import load_git_repo
 from tools.report import StageReport
 from tools.sample_data import rebuild_repo
@@ -120,6 +121,17 @@ def test_a_how_to_answer_starts_at_the_code_its_best_sentence_follows(corpus_dir
     assert first.endswith("this: `var animation = require('/alloy/animation');` [1]")
     assert second.startswith("Now you are free to use the builtin animation library")
     assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+def test_a_command_under_a_heading_is_quoted_with_the_heading(corpus_dir, settings):
+    page = hits_from_records(
+        [doc_record(corpus_dir, "appc-daemon", "docs/Core Services/status.md")]
+    )
+    result = fuse("How can I query the status of the daemon?", page, None, settings)
+    assert "Examples: `$ appcd exec /appcd/status/server/loadavg` [1]" in result["answer"]
+    assert verify_citations(result["answer"], result["citations"], page) == []
+    jira = hits_from_records([jira_record(corpus_dir, KEY)])  # an issue's headings are not
+    assert all(not c.code or c.text.endswith(":") for c in candidates(jira))
 
 
 def test_how_to_steps_keep_their_commands(corpus_dir, settings):

@@ -57,6 +57,7 @@ _CODE_AFTER = re.compile(
     r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*```[^\n]*\n(.*?)\n[ \t]*```",
     re.DOTALL,
 )
+_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _HOW_TO = re.compile(
@@ -148,30 +149,39 @@ class Candidate:
             return f"- {tag_sentence(self.text, marker)}"
         if not self.code:
             return tag_sentence(self.text, marker)
+        head = self.text.removesuffix(":")  # a heading over code has no colon of its own
         if "\n" not in self.code and len(self.code) <= MAX_INLINE_CODE:
-            return f"{self.text} `{self.code}` {marker}"
-        return f"{self.text[:-1]} {marker}:\n\n```\n{self.code}\n```\n"
+            return f"{head}: `{self.code}` {marker}"
+        return f"{head} {marker}:\n\n```\n{self.code}\n```\n"
 
 
 def candidates(facts: Sequence[Hit]) -> list[Candidate]:
-    """The prose sentences and table rows of every fact that are long enough to state something.
+    """The prose sentences, table rows and commands of every fact that can state something.
 
     Sentences that contain text shaped like a citation marker (``[3]``) are left out so
     that quoted text never forges a citation. A sentence ending in ``:`` introduces what
     follows: it carries the code block that follows it ("run the following:" and
     ``npm i -g appcd``), is kept as a list item without one (the first of the steps it
-    introduces), and is left out otherwise.
+    introduces), and is left out otherwise. In a document, a heading right above a code
+    block introduces it the same way ("Examples" and ``appcd exec /appcd/status``).
     """
     out = []
     for i, fact in enumerate(facts):
         text = str(fact.get("text", ""))
-        spans = [(start, end, "") for start, end in sentence_spans(text)]
-        spans += [(start, start, cells) for start, cells in table_rows(text)]
-        for position, (start, end, cells) in enumerate(sorted(spans)):
-            if cells:
-                if not MARKER.search(cells):
-                    found = tuple(terms(cells))
-                    out.append(Candidate(i, position, cells, found, row=True))
+        pieces = [(start, end, "sentence", "") for start, end in sentence_spans(text)]
+        pieces += [(start, start, "row", cells) for start, cells in table_rows(text)]
+        if fact.get("source") == "docs":
+            pieces += [
+                (m.start(), m.end(), "heading", normalize_space(m.group(1)))
+                for m in _HEADING.finditer(text)
+            ]
+        for position, (start, end, kind, said) in enumerate(sorted(pieces)):
+            if kind == "row" and not MARKER.search(said):
+                out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
+            code = _code_after(text, end) if kind == "heading" else ""
+            if code and not MARKER.search(said):
+                out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
+            if kind != "sentence":
                 continue
             sentence = without_address(normalize_space(text[start:end]))
             line_start = text[text.rfind("\n", 0, start) + 1 : start]
