@@ -1,6 +1,6 @@
 """Whether retrieved facts are about the question at all, before any answer is composed.
 
-Hybrid search always returns something; two signals say when that something is not an
+Hybrid search always returns something; three signals say when that something is not an
 answer:
 
 - the question names a record (a Jira key such as ``ALOY-99999``, a commit sha) that no fact

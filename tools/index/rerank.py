@@ -22,15 +22,18 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **fix**: the question asks about a change and names an issue this commit links to ("which
   commit fixed ALOY-396?"): the commit comes before the issue it names;
 - **merge**: the record is a merge commit, whose message says little more than a branch
-  name and whose changes are in the commits it merges (a penalty).
+  name and whose changes are in the commits it merges (a penalty);
+- **coverage**: the share of the question's terms, weighted by their inverse document
+  frequency, that the record's best chunk (with its title and fields) holds.
 
-Three more features are reported, not weighted (on the tuning sets none improved the
-order): ``coverage``, the share of the question's terms, weighted by their inverse document
-frequency, that the record's best chunk (with its title and fields) holds; ``unknown``, how
-many of the question's terms no indexed chunk holds; and ``unknown_names``, how many of
-those the question writes as names (``Sentry``, ``visionOS``: :func:`written_as_names`).
-Together they tell a question about something the sources never mention (the finalist
-refuses on them).
+Two more features are reported, not weighted: ``unknown``, how many of the question's terms
+no indexed chunk holds, and ``unknown_names``, how many of those the question writes as
+names (``Sentry``, ``visionOS``: :func:`written_as_names`). With ``coverage`` they tell a
+question about something the sources never mention (the finalist refuses on them).
+
+Weights were set on ``data/eval/alloy_tuning_2.jsonl`` (with ``alloy_tuning.jsonl`` checked);
+a cue for code words (``deepExtend``) was dropped there: a page as big as a changelog holds
+most of them.
 
 A cross-encoder would do better, but none ships offline with the project; these features
 are cheap, explainable, and each is scored in ``hit["scores"]["rerank"]``.
