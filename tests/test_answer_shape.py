@@ -16,7 +16,7 @@ import pytest
 from tests.test_finalist_extractive import doc_record, hits_from_records, jira_record
 from tools.config import Settings
 from tools.finalist import fuse, verify_citations
-from tools.finalist.chatter import is_chatter
+from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
 from tools.finalist.extractive import candidates
 from tools.loaders.git import load_git_repo
@@ -132,6 +132,27 @@ def test_a_command_under_a_heading_is_quoted_with_the_heading(corpus_dir, settin
     assert verify_citations(result["answer"], result["citations"], page) == []
     jira = hits_from_records([jira_record(corpus_dir, KEY)])  # an issue's headings are not
     assert all(not c.code or c.text.endswith(":") for c in candidates(jira))
+
+
+def test_an_issue_answer_adds_the_sentence_that_explains_it(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, "ALOY-134")])
+    symptom = "Studio warns that the bundled ti.physicalSizeCategory module is incompatible"
+    result = fuse(symptom, facts, None, settings)  # a symptom, asking why without saying so
+    assert "Also this may be because the module version is less then 2.0 [1]." in (result["answer"])
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kept"),
+    [
+        ("@Eric Wieber I looked at this, the limitation is square brackets.", "I looked at"),
+        ("@Feon Sua Xin Miao, the fix is in 1.9.0.", "the fix is in 1.9.0."),
+        ("@tlukasavage Please check.", "check."),
+        ("No mention here.", "No mention here."),
+    ],
+)
+def test_an_opening_mention_is_dropped_and_the_statement_kept(sentence: str, kept: str) -> None:
+    assert without_address(sentence).startswith(kept)
 
 
 def test_how_to_steps_keep_their_commands(corpus_dir, settings):
