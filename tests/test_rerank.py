@@ -114,3 +114,18 @@ def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> Non
     assert order == [COMMIT["doc_id"], issue["doc_id"]]
     named = [doc for doc, _, _ in rerank(cues, fused, rows, ["jira:ALOY-1"], set())]
     assert named[0] == "jira:ALOY-1"
+
+
+def test_a_document_section_heading_counts_for_its_page() -> None:
+    page = {
+        "doc_id": "docs:Getting Started.md",
+        "source": "docs",
+        "title": "Getting Started",
+        "text": "# Getting Started\n\n## Quick Start\n\nStart the server:\n\n```\nappcd start\n```",
+        "metadata": {},
+    }
+    cues = question_cues("Quick start of the server?", frequency)
+    features = record_features(cues, page, linked=False, named=False)
+    assert features["section"] == pytest.approx(2 / 3)  # quick, start; not server
+    issue = dict(page, doc_id="jira:DAEMON-1", source="jira")
+    assert record_features(cues, issue, linked=False, named=False)["section"] == 0.0

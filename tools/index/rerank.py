@@ -24,7 +24,9 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **merge**: the record is a merge commit, whose message says little more than a branch
   name and whose changes are in the commits it merges (a penalty);
 - **coverage**: the share of the question's terms, weighted by their inverse document
-  frequency, that the record's best chunk (with its title and fields) holds.
+  frequency, that the record's best chunk (with its title and fields) holds;
+- **section**: for a document, the same share in the headings of its best chunk ("Quick
+  Start", "Exit Codes"): what a reference page's section is about.
 
 Two more features are reported, not weighted: ``unknown``, how many of the question's terms
 no indexed chunk holds, and ``unknown_names``, how many of those the question writes as
@@ -60,6 +62,7 @@ TITLE_WEIGHT = 0.008
 DATE_WEIGHT = 0.03
 AUTHOR_WEIGHT = 0.008
 COVERAGE_WEIGHT = 0.012
+SECTION_WEIGHT = 0.008
 COMMIT_WEIGHT = 0.008
 LINKED_WEIGHT = 0.02
 NAMED_WEIGHT = 1.0
@@ -108,6 +111,11 @@ def question_cues(question: str, frequency: DocumentFrequency) -> Cues:
     )
 
 
+def _headings(text: str) -> str:
+    """The Markdown heading lines of a chunk's text, without their ``#`` marks."""
+    return " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+
+
 def record_features(
     cues: Cues, row: Mapping[str, Any], linked: bool, named: bool
 ) -> dict[str, float]:
@@ -126,6 +134,8 @@ def record_features(
     in_period = cues.period is not None and any(
         cues.period[0] <= (normalize_date(d) or "") < cues.period[1] for d in dates
     )
+    headings = _headings(str(row["text"])) if source == "docs" else ""
+    in_headings = cues.terms & set(bm25_tokenize([headings])[0])
     chunk = {**row, "metadata": meta}
     found = cues.terms & set(bm25_tokenize([indexed_text(chunk)])[0])
     return {
@@ -137,6 +147,7 @@ def record_features(
         "named": float(named),
         "fix": float(linked and cues.about_commits and source == "git"),
         "coverage": sum(cues.weights[t] for t in found) / total if total else 0.0,
+        "section": sum(cues.weights[t] for t in in_headings) / total if total else 0.0,
         "merge": float(bool(meta.get("merge"))),
     }
 
@@ -151,6 +162,7 @@ WEIGHTS = {
     "fix": NAMED_WEIGHT,
     "merge": MERGE_WEIGHT,
     "coverage": COVERAGE_WEIGHT,
+    "section": SECTION_WEIGHT,
 }
 
 
