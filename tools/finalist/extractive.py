@@ -52,6 +52,7 @@ MAX_INLINE_CODE = 120
 _K1, _B = 1.2, 0.75
 
 KEY = re.compile(r"\b[A-Z][A-Z0-9]+-\d+\b")
+NOTHING_MATCHES = "none of the retrieved passages mentions what the question asks about"
 _CODE_AFTER = re.compile(
     r"[ \t]*\r?\n(?:[ \t]*\r?\n)+((?:(?:\t| {4})[^\n]*(?:\n|$))+)"
     r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*```[^\n]*\n(.*?)\n[ \t]*```",
@@ -389,13 +390,12 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
     commits = _commits(question, facts, groups)
     named = [g for g in groups if names_fact(question, facts[g[0]])]
     if not (ranked or commits or named):
-        reason = "none of the retrieved passages mentions what the question asks about"
-        return Draft(refusal(reason), status, True)
+        return Draft(refusal(NOTHING_MATCHES), status, True)
     if commits:
         issue = _cited_issue(facts, groups, commits)
         parts = [_part(facts, g, ranked, 1) for g in [*commits, *issue]]
     else:
-        focus, ranked = _focus(question, facts, groups, pool, ranked)
+        focus, ranked = _focus(question, facts, groups, pool, ranked, named)
         if _HOW_TO.search(question) and facts[focus[0]].get("source") == "docs":
             parts = [_steps(facts, focus, pool, ranked)]
         else:
@@ -403,8 +403,7 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
             listing = "" if lead(facts[focus[0]]) else _listing(focus, pool, ranked)
             parts = [listing or _part(facts, focus, ranked, MAX_RECORD_SENTENCES, why)]
     if not any(parts):  # a named record with nothing to quote and no lead
-        reason = "none of the retrieved passages mentions what the question asks about"
-        return Draft(refusal(reason), status, True)
+        return Draft(refusal(NOTHING_MATCHES), status, True)
     return Draft("\n\n".join(p for p in parts if p), status, False)
 
 
@@ -414,15 +413,18 @@ def _focus(
     groups: list[list[int]],
     pool: Sequence[Candidate],
     ranked: list[tuple[float, Candidate]],
+    named: list[list[int]],
 ) -> tuple[list[int], list[tuple[float, Candidate]]]:
-    """The record that answers (see ``extractive_answer``) and the ranking to quote it by."""
+    """The record that answers (see ``extractive_answer``) and the ranking to quote it by.
+
+    ``named`` are the records the question names, the fallback when nothing matches.
+    """
     loose = [item for item in rank(question, facts, pool, 1) if item[1].fact in groups[0]]
     first = facts[groups[0][0]]
     if loose or (lead(first) and set(terms(question)) & _title_terms(first)):
         return groups[0], loose
     matched = (g for g in groups if any(c.fact in g for _, c in ranked))
-    named = (g for g in groups if names_fact(question, facts[g[0]]))
-    return next(matched, None) or next(named, groups[0]), ranked
+    return next(matched, None) or next(iter(named), groups[0]), ranked
 
 
 def _explanation(

@@ -135,7 +135,7 @@ def record_features(
         cues.period[0] <= (normalize_date(d) or "") < cues.period[1] for d in dates
     )
     headings = _headings(str(row["text"])) if source == "docs" else ""
-    in_headings = cues.terms & set(bm25_tokenize([headings])[0])
+    in_headings = cues.terms & set(bm25_tokenize([headings])[0]) if headings else set()
     chunk = {**row, "metadata": meta}
     found = cues.terms & set(bm25_tokenize([indexed_text(chunk)])[0])
     return {
