@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (LangGraph state schemas)
 
 Source = Literal["jira", "git", "docs"]
+
+COMMENT_HEADING = re.compile(
+    r"^## Comment by (?P<author>.+?) on (?P<date>\d{4}-\d{2}-\d{2})[ \t]*$", re.MULTILINE
+)
+"""The line that opens each comment in a Jira record's text (see ``comment_heading``)."""
+
+
+def comment_heading(author: str, day: str) -> str:
+    """The heading of a Jira comment in a record's text: ``## Comment by <author> on <day>``."""
+    return f"## Comment by {author} on {day}"
 
 
 class RecordRow(TypedDict):

@@ -40,6 +40,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from tools.records import COMMENT_HEADING
+
 # --- fences -------------------------------------------------------------------------------
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}(?=[^`]*$)|~{3,})")
@@ -243,7 +245,6 @@ def strip_html(text: str) -> str:
 # --- 3. boilerplate -----------------------------------------------------------------------
 
 _HEADING = re.compile(r"^#{1,6}[ \t]")
-_COMMENT_HEADING = re.compile(r"^## Comment by (?P<author>.+?) on \d{4}-\d{2}-\d{2}[ \t]*$")
 _BOT_AUTHOR = re.compile(
     r"(?i)^(?:.*\[bot\]|(?:asf[ _-])?(?:github|gitlab|bitbucket|jira|ci|build|jenkins|travis)"
     r"[ _-]?bot|jenkins(?:[ _-]ci)?|hudson|travis(?:[ _-]ci)?|circleci|github[ _-]actions"
@@ -277,7 +278,7 @@ _BOILERPLATE_HINTS = ("Comment by", "wrote:", "Original Message", "--", "ent fro
 
 def _section_end(lines: list[str], flags: list[bool], start: int, comments_only: bool) -> int:
     """Index of the next heading after ``start`` (a comment heading if ``comments_only``)."""
-    pattern = _COMMENT_HEADING if comments_only else _HEADING
+    pattern = COMMENT_HEADING if comments_only else _HEADING
     for index in range(start + 1, len(lines)):
         if not flags[index] and pattern.match(lines[index]):
             return index
@@ -292,7 +293,7 @@ def _content_end(lines: list[str], start: int, end: int) -> int:
 
 
 def _is_bot_section(lines: list[str], flags: list[bool], start: int, end: int) -> bool:
-    heading = _COMMENT_HEADING.match(lines[start])
+    heading = COMMENT_HEADING.match(lines[start])
     if heading and _BOT_AUTHOR.match(heading.group("author").strip()):
         return True
     body = next((i for i in range(start + 1, end) if lines[i].strip()), None)
@@ -339,7 +340,7 @@ def _signature_end(lines: list[str], flags: list[bool], index: int) -> int:
 def _boilerplate_end(lines: list[str], flags: list[bool], index: int) -> int:
     """End (exclusive) of the boilerplate block starting at line ``index``, or ``index``."""
     line = lines[index]
-    if _COMMENT_HEADING.match(line):
+    if COMMENT_HEADING.match(line):
         end = _section_end(lines, flags, index, comments_only=True)
         return end if _is_bot_section(lines, flags, index, end) else index
     if _ORIGINAL_MESSAGE.match(line):

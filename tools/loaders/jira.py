@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from tools.loaders.jira_markup import jira_to_markdown
-from tools.records import SourceRecord
+from tools.records import SourceRecord, comment_heading
 from tools.report import StageReport
 
 _LIST_FIELDS = {"components": "components", "versions": "versions", "fixVersions": "fix_versions"}
@@ -79,7 +79,7 @@ def issue_to_record(issue: dict[str, Any]) -> SourceRecord:
         author = _person(comment.get("author")) or "unknown"
         day = (_iso(comment.get("created")) or "")[:10] or "unknown date"
         body = jira_to_markdown(_text(comment, "body"), users)
-        parts.append(f"## Comment by {author} on {day}" + (f"\n\n{body}" if body else ""))
+        parts.append(comment_heading(author, day) + (f"\n\n{body}" if body else ""))
     metadata = _metadata(key, fields, len(comments), comment_field.get("total"))
     return SourceRecord(
         id=f"jira:{key}",

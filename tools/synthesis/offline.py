@@ -17,14 +17,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tools.records import SourceRecord, display_id
+from tools.records import COMMENT_HEADING, SourceRecord, display_id
 from tools.synthesis.grounding import content_tokens
 from tools.synthesis.pairs import QAPair, pairs_for_length
 
 MAX_ANSWER_CHARS = 700
 MIN_ANSWER_TOKENS = 3
 
-_COMMENT = re.compile(r"^## Comment by (?P<author>.+?) on (?P<date>\d{4}-\d{2}-\d{2})[ \t]*$", re.M)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = "```"
 _GIT_TAIL = re.compile(r"\n\n(?:Changed files:\n|```)")
@@ -98,7 +97,7 @@ def _sections(text: str) -> list[tuple[str, _Span]]:
 
 def _jira_pairs(record: SourceRecord) -> list[QAPair]:
     key, text, meta = display_id(record.id), record.text, record.metadata
-    comments = list(_COMMENT.finditer(text))
+    comments = list(COMMENT_HEADING.finditer(text))
     pairs = []
     description_end = comments[0].start() if comments else len(text)
     problem = extract(text, _Span(0, description_end))
