@@ -138,7 +138,19 @@ def test_an_issue_answer_adds_the_sentence_that_explains_it(corpus_dir, settings
     facts = hits_from_records([jira_record(corpus_dir, "ALOY-134")])
     symptom = "Studio warns that the bundled ti.physicalSizeCategory module is incompatible"
     result = fuse(symptom, facts, None, settings)  # a symptom, asking why without saying so
-    assert "Also this may be because the module version is less then 2.0 [1]." in (result["answer"])
+    # the discussion's conclusion, not the reporter's guess ("this may be because ...")
+    assert (
+        "Fix is no longer necessary due to the modules removal in Alloy 1.0.0" in result["answer"]
+    )
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+def test_the_explanation_comes_from_the_discussion_not_the_report(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, "ALOY-1622")])
+    symptom = "A migration with the sql adapter breaks the build: db is undefined in sql.js"
+    result = fuse(symptom, facts, None, settings)
+    # the report's own "due to" restates the symptom; the comment says why
+    assert "which with strict mode is an error [" in result["answer"]
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
 

@@ -32,7 +32,7 @@ from tools.finalist.citations import (
 from tools.finalist.leads import lead
 from tools.finalist.prompts import refusal
 from tools.index.cues import asks_about_change
-from tools.records import Hit
+from tools.records import COMMENT_HEADING, Hit
 
 MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
@@ -67,7 +67,8 @@ _HOW_TO = re.compile(
 _EXPLAINS = re.compile(
     r"\b(?:caused by|due to|because|root cause|workaround|instead"
     r"|the (?:cause|reason|fix|problem|issue|limitation|solution) (?:is|was|here is)"
-    r"|(?:fixed|solved|resolved) (?:by|with)|(?:you|we) (?:can|should|need to|have to) use)\b",
+    r"|(?:fixed|solved|resolved) (?:by|with)|(?:you|we) (?:can|should|need to|have to) use"
+    r"|regression|fix(?:es|ed)? (?:the|this) (?:issue|problem|bug|crash))\b",
     re.IGNORECASE,
 )
 _STOPWORD_TEXT = """
@@ -130,6 +131,7 @@ class Candidate:
         item: It starts a list item.
         listed: It is on a list item's line (an item's first or a later sentence).
         row: It is a table row (its cells joined by `` | ``).
+        comment: It is in a Jira comment (not in the issue's description).
     """
 
     fact: int
@@ -140,6 +142,7 @@ class Candidate:
     item: bool = False
     listed: bool = False
     row: bool = False
+    comment: bool = False
 
     def render(self, marker: str) -> str:
         """The sentence with its marker, and its code: inline when one short line, else fenced.
@@ -176,6 +179,7 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 (m.start(), m.end(), "heading", normalize_space(m.group(1)))
                 for m in _HEADING.finditer(text)
             ]
+        first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
         for position, (start, end, kind, said) in enumerate(sorted(pieces)):
             if kind == "row" and not MARKER.search(said):
                 out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
@@ -196,7 +200,8 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
             if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
                 continue
             found = tuple(terms(f"{sentence} {code}"))
-            out.append(Candidate(i, position, sentence, found, code, item, listed))
+            comment = start > first_comment
+            out.append(Candidate(i, position, sentence, found, code, item, listed, comment=comment))
     return out
 
 
@@ -377,7 +382,8 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
       for a how-to question answered by a document, its steps (``_steps``); for a document
       whose best sentence introduces a list, that sentence and the list; otherwise its lead,
       its ``MAX_RECORD_SENTENCES`` best sentences or table rows in reading order and, for an
-      issue, the sentence that explains a cause or a fix (``caused by``, ``the fix is``).
+      issue, the discussion's last sentence that explains a cause or a fix (``caused by``,
+      ``the fix is``) that they do not already hold.
     - No sentence of any fact matching the question and no record it names: a refusal.
 
     Chatter (``tools.finalist.chatter``) is never quoted; every sentence cites ``[n]``, the
@@ -399,7 +405,7 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
         if _HOW_TO.search(question) and facts[focus[0]].get("source") == "docs":
             parts = [_steps(facts, focus, pool, ranked)]
         else:
-            why = _explanation(question, facts, focus, pool)
+            why = _explanation(facts, focus, pool)
             listing = "" if lead(facts[focus[0]]) else _listing(focus, pool, ranked)
             parts = [listing or _part(facts, focus, ranked, MAX_RECORD_SENTENCES, why)]
     if not any(parts):  # a named record with nothing to quote and no lead
@@ -428,20 +434,19 @@ def _focus(
 
 
 def _explanation(
-    question: str, facts: Sequence[Hit], group: list[int], pool: Sequence[Candidate]
-) -> Candidate | None:
-    """An issue's sentence that explains a cause or a fix.
+    facts: Sequence[Hit], group: list[int], pool: Sequence[Candidate]
+) -> list[Candidate]:
+    """An issue's sentences that explain a cause or a fix, the one to quote first.
 
     Questions about an issue ask why or what to do, often without saying so (a symptom
-    pasted as the question), and the explanation sits in a comment. Of the sentences that
-    say ``caused by``, ``due to``, ``the fix is`` and the like, the one sharing most terms
-    with the question, the earliest on a tie.
+    pasted as the question). The report restates the symptom; the discussion concludes.
+    So of the sentences that say ``caused by``, ``due to``, ``the fix is``, ``regression``
+    and the like, those in comments come first, the latest first.
     """
     if facts[group[0]].get("source") != "jira":
-        return None
-    query = set(terms(question))
+        return []
     found = [c for c in pool if c.fact in group and _EXPLAINS.search(c.text)]
-    return min(found, key=lambda c: (-len(query & set(c.terms)), c.fact, c.position), default=None)
+    return sorted(found, key=lambda c: (not c.comment, -facts[c.fact]["position"], -c.position))
 
 
 def _records(facts: Sequence[Hit]) -> list[list[int]]:
@@ -504,7 +509,7 @@ def _part(
     group: list[int],
     ranked: Sequence[tuple[float, Candidate]],
     limit: int,
-    extra: Candidate | None = None,
+    extra: Sequence[Candidate] = (),
 ) -> str:
     """One record's paragraph: its lead, its best ``limit`` sentences and ``extra``, cited.
 
@@ -512,8 +517,9 @@ def _part(
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
-    if extra is not None and not any(_similar(extra, c) for c in chosen):
-        chosen.append(extra)
+    more = next((e for e in extra if not any(_similar(e, c) for c in chosen)), None)
+    if more is not None:
+        chosen.append(more)
     lines += [c.render(f"[{c.fact + 1}]") for c in sorted(chosen, key=_order)]
     return "".join(
         line if n == 0 else f"{_gap(lines[n - 1], line)}{line}" for n, line in enumerate(lines)
