@@ -36,6 +36,10 @@ def test_question_period(question: str, period: tuple[str, str] | None) -> None:
         ("Which commit made widgets stop requiring a views folder?", True),
         ("When was sourceMapper.js created?", True),
         ("Who switched Alloy to the development build of Backbone?", True),
+        ("Who got rid of the deprecation warning?", True),
+        ("Which source files changed along with the xmldom bump?", True),
+        ("What files did the fix touch?", True),
+        ("Which methods were added with dynamic styling?", False),  # release notes answer
         ("When controllers/index.js is missing the app still builds", False),
         ("How do I stop the daemon?", False),
     ],

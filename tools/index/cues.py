@@ -17,10 +17,15 @@ _MONTH = re.compile(
 )
 _ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b")
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
+_CHANGED = (
+    r"(?:changed|added|fixed|made|removed|switched|wrote|committed|contributed|introduced"
+    r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified)"
+)
 _ABOUT_CHANGE = re.compile(
     r"\bcommit(?:s|ted)?\b|\bwhat (?:fixed|changed)\b|\bwhich (?:change|fix)\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
-    r"|\bwho\b.*\b(?:changed|added|fixed|made|removed|switched|wrote|committed)\b",
+    rf"|\bwho\b.*\b{_CHANGED}\b"
+    r"|\bfiles?\b.*\b(?:change|changed|touch|touched|modified)\b",
     re.IGNORECASE,
 )
 
