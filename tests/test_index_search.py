@@ -173,3 +173,11 @@ def test_a_long_record_does_not_crowd_the_hybrid_list(retriever: Retriever) -> N
         per_record[hit["doc_id"]] = per_record.get(hit["doc_id"], 0) + 1
     assert max(per_record.values()) <= MAX_CHUNKS_PER_RECORD
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+def test_the_index_knows_other_forms_of_its_words(retriever: Retriever) -> None:
+    version = retriever.version
+    assert version.document_frequency(["breaking", "updates"])[0] == {"breaking": 0, "updates": 0}
+    assert version.holds_a_form_of("breaking")  # "break", "breaks" are indexed
+    assert version.holds_a_form_of("updates")
+    assert not version.holds_a_form_of("kubernetes")

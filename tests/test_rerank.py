@@ -8,9 +8,21 @@ from tools.index.cues import asks_about_change, question_period, written_as_name
 from tools.index.rerank import question_cues, record_features, rerank
 
 
-def frequency(terms):
-    """Every term in 100 of 10,000 chunks but ``kubernetes``, in none."""
-    return {t: 0 if t == "kubernetes" else 100 for t in terms}, 10_000
+class Vocabulary:
+    """Every term in 100 of ``chunks`` chunks but ``kubernetes`` and ``transactions``, in
+    none; ``transaction`` is in some."""
+
+    def __init__(self, chunks: int = 10_000) -> None:
+        self.chunks = chunks
+
+    def document_frequency(self, terms):
+        return {t: 0 if t in ("kubernetes", "transactions") else 100 for t in terms}, self.chunks
+
+    def holds_a_form_of(self, token: str) -> bool:
+        return token == "transactions"
+
+
+vocabulary = Vocabulary()
 
 
 @pytest.mark.parametrize(
@@ -50,10 +62,10 @@ def test_questions_about_a_change(question: str, about: bool) -> None:
 
 def test_cues_find_commit_questions() -> None:
     cues = question_cues(
-        "Who changed deepExtend() and Alloy.CFG in styler.js for ALOY-12?", frequency
+        "Who changed deepExtend() and Alloy.CFG in styler.js for ALOY-12?", vocabulary
     )
     assert cues.about_commits
-    assert not question_cues("How do I stop the daemon?", frequency).about_commits
+    assert not question_cues("How do I stop the daemon?", vocabulary).about_commits
 
 
 COMMIT = {
@@ -84,20 +96,23 @@ def test_names_are_words_written_like_names(question: str, names: set[str]) -> N
 
 
 def test_record_features_of_a_commit() -> None:
-    cues = question_cues("Who made deepExtend more reliable in May 2015? Was it Xavier?", frequency)
+    question = "Who made deepExtend more reliable in May 2015? Was it Xavier?"
+    cues = question_cues(question, vocabulary)
     features = record_features(cues, COMMIT, linked=False, named=False)
     assert features["date"] == features["author"] == features["commit"] == 1.0
     assert features["merge"] == 0.0
     assert (
         features["coverage"] == 0.5
     )  # deepextend, may, 2015, xavier; not who, made, more, reliable
-    cues = question_cues("How do I configure Kubernetes for deepExtend?", frequency)
+    cues = question_cues("How do I configure Kubernetes for deepExtend?", vocabulary)
     assert cues.unknown == {"kubernetes"}
     assert cues.unknown_names == {"kubernetes"}
-    small = question_cues("How do I configure Kubernetes?", lambda t: (frequency(t)[0], 900))
+    inflected = question_cues("Why does the adapter end transactions with COMMIT?", vocabulary)
+    assert inflected.unknown == frozenset()  # "transaction" is indexed
+    small = question_cues("How do I configure Kubernetes?", Vocabulary(chunks=900))
     assert small.unknown == frozenset()  # in a small index a missing word means little
     other = record_features(
-        question_cues("what fixed it in 2014?", frequency), COMMIT, False, False
+        question_cues("what fixed it in 2014?", vocabulary), COMMIT, False, False
     )
     assert other["date"] == other["author"] == 0.0
 
@@ -112,7 +127,7 @@ def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> Non
     }
     rows = {COMMIT["doc_id"]: COMMIT, issue["doc_id"]: issue}
     fused = {issue["doc_id"]: 2 / 61, COMMIT["doc_id"]: 2 / 63}
-    cues = question_cues("the May 2015 deepExtend change by Xavier Lacot", frequency)
+    cues = question_cues("the May 2015 deepExtend change by Xavier Lacot", vocabulary)
 
     order = [doc for doc, _, _ in rerank(cues, fused, rows, [], set())]
     assert order == [COMMIT["doc_id"], issue["doc_id"]]
@@ -128,7 +143,7 @@ def test_a_document_section_heading_counts_for_its_page() -> None:
         "text": "# Getting Started\n\n## Quick Start\n\nStart the server:\n\n```\nappcd start\n```",
         "metadata": {},
     }
-    cues = question_cues("Quick start of the server?", frequency)
+    cues = question_cues("Quick start of the server?", vocabulary)
     features = record_features(cues, page, linked=False, named=False)
     assert features["section"] == pytest.approx(2 / 3)  # quick, start; not server
     issue = dict(page, doc_id="jira:DAEMON-1", source="jira")

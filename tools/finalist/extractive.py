@@ -33,6 +33,7 @@ from tools.finalist.leads import lead
 from tools.finalist.prompts import refusal
 from tools.index.cues import asks_about_change
 from tools.records import COMMENT_HEADING, Hit
+from tools.stemming import fold
 
 MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
@@ -95,27 +96,14 @@ def terms(text: str) -> list[str]:
         word = token.lower()
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
-        out.append(_fold(word))
+        out.append(fold(word))
         if not KEY.fullmatch(token) and re.search(r"[-_./]", word):
             out.extend(
-                _fold(part)
+                fold(part)
                 for part in re.split(r"[-_./]", word)
                 if len(part) > 2 and part not in STOPWORDS
             )
     return out
-
-
-def _fold(word: str) -> str:
-    """Crude stemming: ``generated``, ``generates``, ``generate`` all become ``generat``."""
-    if not word.isalpha() or len(word) <= 3:
-        return word
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith(("ss", "us", "is")):
-                continue
-            word = word[: -len(suffix)] + repl
-            break
-    return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
 @dataclass(frozen=True)

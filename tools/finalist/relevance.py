@@ -8,11 +8,11 @@ answer:
 - the question names something no indexed chunk holds (``Sentry`` or ``ALLOY_CACHE_DIR`` in
   an Alloy corpus: ``features["unknown_names"]``) and the best fact does not cover most of
   it (``features["coverage"]`` below :data:`MAX_NAMED_COVERAGE`);
-- the question has other terms no indexed chunk holds (``monthly``: ``features["unknown"]``),
-  the best fact covers little of the question (``coverage`` below :data:`MIN_COVERAGE`) and
-  matches its meaning only loosely (dense cosine below :data:`MAX_OFF_TOPIC_COSINE`): people
-  paraphrase in words the sources do not use (``spacers``, ``shrank``), so an unseen word
-  alone says little.
+- the question has other terms no indexed chunk holds in any form (``monthly``:
+  ``features["unknown"]``), the best fact covers little of the question (``coverage`` below
+  :data:`MIN_COVERAGE`) and matches its meaning only loosely (dense cosine below
+  :data:`MAX_OFF_TOPIC_COSINE`): people paraphrase in words the sources do not use
+  (``spacers``, ``shrank``), so an unseen word alone says little.
 
 Either way the finalist refuses instead of quoting a neighbour. A question whose named
 records are among the facts is on topic. Hits from a plain search

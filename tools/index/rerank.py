@@ -29,8 +29,9 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   Start", "Exit Codes"): what a reference page's section is about.
 
 Two more features are reported, not weighted: ``unknown``, how many of the question's terms
-no indexed chunk holds, and ``unknown_names``, how many of those the question writes as
-names (``Sentry``, ``visionOS``: :func:`written_as_names`). With ``coverage`` they tell a
+no indexed chunk holds in any form (``transactions`` is known where ``transaction`` is), and
+``unknown_names``, how many of those the question writes as names (``Sentry``, ``visionOS``:
+:func:`written_as_names`). With ``coverage`` they tell a
 question about something the sources never mention (the finalist refuses on them).
 
 Weights were set on ``data/eval/alloy_tuning_2.jsonl`` (with ``alloy_tuning.jsonl`` checked);
@@ -46,16 +47,28 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tools.index.cues import asks_about_change, question_period, written_as_names
 from tools.index.fields import indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
 from tools.records import display_id
 
-DocumentFrequency = Callable[[Iterable[str]], tuple[dict[str, int], int]]
+
+class Vocabulary(Protocol):
+    """What the cues need to know of the index's words (``IndexVersion`` has it)."""
+
+    def document_frequency(self, tokens: Iterable[str]) -> tuple[dict[str, int], int]:
+        """How many chunks hold each BM25 token, and how many chunks there are."""
+        ...
+
+    def holds_a_form_of(self, token: str) -> bool:
+        """Whether some chunk holds the token or another form of its word."""
+        ...
+
+
 """Chunks holding each term, and the number of chunks (``IndexVersion.document_frequency``)."""
 
 TITLE_WEIGHT = 0.008
@@ -82,7 +95,8 @@ class Cues:
     Attributes:
         terms: Its BM25 tokens.
         weights: The BM25 inverse document frequency of each term in the index.
-        unknown: The terms no indexed chunk holds (none below ``MIN_CHUNKS_FOR_UNSEEN``).
+        unknown: The terms no indexed chunk holds in any form (``transactions`` is known
+            where ``transaction`` is; none below ``MIN_CHUNKS_FOR_UNSEEN`` chunks).
         unknown_names: Those of them the question writes as names.
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
         about_commits: It asks about a commit.
@@ -96,11 +110,15 @@ class Cues:
     about_commits: bool
 
 
-def question_cues(question: str, frequency: DocumentFrequency) -> Cues:
-    """Parse the cues of :class:`Cues` from a question; ``frequency`` gives its terms' df."""
+def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
+    """Parse the cues of :class:`Cues` from a question against the index's words."""
     terms = frozenset(bm25_tokenize([question])[0])
-    df, n = frequency(terms)
-    unknown = frozenset(t for t in terms if not df[t] and n >= MIN_CHUNKS_FOR_UNSEEN)
+    df, n = vocabulary.document_frequency(terms)
+    unknown = frozenset(
+        t
+        for t in terms
+        if not df[t] and n >= MIN_CHUNKS_FOR_UNSEEN and not vocabulary.holds_a_form_of(t)
+    )
     return Cues(
         terms=terms,
         weights={t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms},

@@ -273,9 +273,7 @@ class Retriever:
                 best.setdefault(docs[f], rows[f])
         named_docs = list(dict.fromkeys(docs[f] for f in named if f in docs))
         linked = {dst for _, dst, _ in version.linked_docs(named_docs)}
-        records = rerank(
-            question_cues(query, version.document_frequency), fused, best, named_docs, linked
-        )
+        records = rerank(question_cues(query, version), fused, best, named_docs, linked)
         by_doc: dict[str, list[int]] = {}
         for f in candidates:
             if f in docs and len(by_doc.setdefault(docs[f], [])) < MAX_CHUNKS_PER_RECORD:
