@@ -104,6 +104,14 @@ def test_a_reference_table_answers_with_its_row(corpus_dir, settings):
     assert result["citations"][0]["snippet"] == "5 | Server was run as root"
 
 
+def test_a_section_heading_says_what_its_sentences_are_about(corpus_dir, settings):
+    page = hits_from_records([doc_record(corpus_dir, "alloy", "tools/README.md")])
+    result = fuse("What is tools/checkmap.js for?", page, None, settings)
+    # the sentence under "### checkmap.js" never names it
+    assert "Generates and outputs a source code map file" in result["answer"]
+    assert verify_citations(result["answer"], result["citations"], page) == []
+
+
 def test_table_rows_skip_headers_rules_and_code():
     text = (
         "| Code | Description |\n| :--: | ----------- |\n|  0  | Success |\n| 1 | | \n"

@@ -84,12 +84,12 @@ why will with would you your tell know explain describe show give happen happene
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
-def terms(text: str) -> list[str]:
+def terms(text: str, parts: bool = True) -> list[str]:
     """Lower-cased content terms of ``text``: stopwords out, suffixes folded.
 
     Compound tokens such as ``ALOY-1000``, ``index.js`` or ``1.4.0`` stay whole; their
-    word parts are added too (except for Jira keys) so ``model-binding`` matches
-    ``model binding``.
+    word parts are added too (except for Jira keys, or when ``parts`` is false) so
+    ``model-binding`` matches ``model binding``.
     """
     out = []
     for token in _TOKEN.findall(text):
@@ -97,7 +97,7 @@ def terms(text: str) -> list[str]:
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
         out.append(fold(word))
-        if not KEY.fullmatch(token) and re.search(r"[-_./]", word):
+        if parts and not KEY.fullmatch(token) and re.search(r"[-_./]", word):
             out.extend(
                 fold(part)
                 for part in re.split(r"[-_./]", word)
@@ -120,6 +120,8 @@ class Candidate:
         listed: It is on a list item's line (an item's first or a later sentence).
         row: It is a table row (its cells joined by `` | ``).
         comment: It is in a Jira comment (not in the issue's description).
+        under: The terms of the document heading it sits under ("checkmap.js" for the
+            sentence that says what that script does).
     """
 
     fact: int
@@ -131,6 +133,7 @@ class Candidate:
     listed: bool = False
     row: bool = False
     comment: bool = False
+    under: tuple[str, ...] = ()
 
     def render(self, marker: str) -> str:
         """The sentence with its marker, and its code: inline when one short line, else fenced.
@@ -168,6 +171,7 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 for m in _HEADING.finditer(text)
             ]
         first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
+        headings = [p for p in pieces if p[2] == "heading"]
         for position, (start, end, kind, said) in enumerate(sorted(pieces)):
             if kind == "row" and not MARKER.search(said):
                 out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
@@ -189,7 +193,13 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 continue
             found = tuple(terms(f"{sentence} {code}"))
             comment = start > first_comment
-            out.append(Candidate(i, position, sentence, found, code, item, listed, comment=comment))
+            above = [said for at, _, _, said in headings if at < start]
+            under = tuple(terms(above[-1])) if above else ()
+            out.append(
+                Candidate(
+                    i, position, sentence, found, code, item, listed, comment=comment, under=under
+                )
+            )
     return out
 
 
@@ -208,13 +218,14 @@ def rank(
 ) -> list[tuple[float, Candidate]]:
     """Score the candidates against the question, best first; weak ones are left out.
 
-    A sentence scores its BM25 weight for the question terms it contains, plus
-    ``TITLE_WEIGHT`` times the weights of the question terms in its fact's title. Every
-    sentence of a fact the question names by id (``ALOY-1000``, a sha prefix, a doc path)
-    also gets the largest possible term weight. Other sentences must match, in themselves
-    or their fact's title, ``min_terms`` distinct question terms (one for questions of one or
-    two terms): one common word of a long question is not an answer. Sentences below
-    ``RELATIVE_MIN`` of the best score are dropped.
+    A sentence scores its BM25 weight for the question terms it contains or the document
+    heading it sits under holds (other than its page's title), plus ``TITLE_WEIGHT`` times
+    the weights of the question terms in its fact's title. Every sentence of a fact the
+    question names by id (``ALOY-1000``, a sha prefix, a doc path) also gets the largest
+    possible term weight. Other sentences must match, in themselves, their heading or their
+    fact's title, ``min_terms`` distinct question terms (one for questions of one or two
+    words, ``tools/checkmap.js`` being one): one common word of a long question is not an
+    answer. Sentences below ``RELATIVE_MIN`` of the best score are dropped.
     """
     query = set(terms(question))
     if not query or not pool:
@@ -224,12 +235,14 @@ def rank(
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
     avg_len = sum(len(c.terms) for c in pool) / n or 1.0
     named_weight = math.log(1 + (n + 0.5) / 0.5)
-    in_title = [query & _title_terms(f) for f in facts]
+    titles = [_title_terms(f) for f in facts]
+    in_title = [query & title for title in titles]
     named = [names_fact(question, f) for f in facts]
-    needed = 1 if len(query) <= 2 else min_terms
+    needed = 1 if len(set(terms(question, parts=False))) <= 2 else min_terms
     scored = []
     for c in pool:
-        tf = Counter(t for t in c.terms if t in query)
+        under = set(c.under) - titles[c.fact]  # a page's title heading is over every sentence
+        tf = Counter(t for t in (*c.terms, *under) if t in query)
         if not named[c.fact] and len(tf.keys() | in_title[c.fact]) < needed:
             continue
         norm = _K1 * (1 - _B + _B * len(c.terms) / avg_len)
