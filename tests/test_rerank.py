@@ -88,10 +88,13 @@ COMMIT = {
         ("Why do spacers and stale files break the Sentry hook?", {"sentry"}),
         ("Why does it break? Sentry says nothing.", set()),
         ("the commits that shrank the splash screen", set()),
+        ("How do I make compile skip what .alloyignore lists?", {"alloyignore"}),
+        ("Why does it break.alloyignore", set()),  # a full stop, not a dotfile
     ],
 )
 def test_names_are_words_written_like_names(question: str, names: set[str]) -> None:
     words = {"sentry", "visionos", "alloy_cache_dir", "k8s", "spacers", "stale", "shrank"}
+    words |= {"alloyignore"}
     assert written_as_names(question, words) == names
 
 

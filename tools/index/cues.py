@@ -31,6 +31,7 @@ _ABOUT_CHANGE = re.compile(
 
 
 _NAME_SHAPE = re.compile(r"[A-Z_]|[A-Za-z]\d|\d[A-Za-z]")
+_DOTFILE = re.compile(r"(?:^|\s)\.$")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)[\s\"'`(]*$")
 
 
@@ -38,8 +39,9 @@ def written_as_names(question: str, words: Iterable[str]) -> frozenset[str]:
     """Which of ``words`` (lower-cased tokens) the question writes as a name.
 
     A name has a capital letter (past the first letter of a sentence), an underscore, or
-    letters and digits mixed: ``Sentry``, ``visionOS``, ``ALLOY_CACHE_DIR``, ``k8s``; the
-    paraphrase words people write in lower case (``spacers``, ``shrank``) are not.
+    letters and digits mixed: ``Sentry``, ``visionOS``, ``ALLOY_CACHE_DIR``, ``k8s``; so is
+    a dotfile (``.alloyignore``); the paraphrase words people write in lower case
+    (``spacers``, ``shrank``) are not.
     """
     found = set()
     for word in words:
@@ -48,7 +50,7 @@ def written_as_names(question: str, words: Iterable[str]) -> frozenset[str]:
             written = match.group(0)
             if _SENTENCE_START.search(question[: match.start()]):
                 written = written[1:]
-            if _NAME_SHAPE.search(written):
+            if _NAME_SHAPE.search(written) or _DOTFILE.search(question[: match.start()]):
                 found.add(word)
     return frozenset(found)
 
