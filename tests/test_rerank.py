@@ -151,3 +151,7 @@ def test_a_document_section_heading_counts_for_its_page() -> None:
     assert features["section"] == pytest.approx(2 / 3)  # quick, start; not server
     issue = dict(page, doc_id="jira:DAEMON-1", source="jira")
     assert record_features(cues, issue, linked=False, named=False)["section"] == 0.0
+    how = question_cues("How do I start the server?", vocabulary)
+    assert how.how_to and not cues.how_to
+    assert record_features(how, page, linked=False, named=False)["how_to"] == 1.0
+    assert record_features(how, issue, linked=False, named=False)["how_to"] == 0.0

@@ -31,7 +31,7 @@ from tools.finalist.citations import (
 )
 from tools.finalist.leads import lead
 from tools.finalist.prompts import refusal
-from tools.index.cues import asks_about_change
+from tools.index.cues import asks_about_change, asks_how_to
 from tools.records import COMMENT_HEADING, Hit
 from tools.stemming import fold
 
@@ -62,9 +62,6 @@ _CODE_AFTER = re.compile(
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
-_HOW_TO = re.compile(
-    r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
-)
 _EXPLAINS = re.compile(
     r"\b(?:caused by|due to|because|root cause|workaround|instead"
     r"|the (?:cause|reason|fix|problem|issue|limitation|solution) (?:is|was|here is)"
@@ -403,7 +400,7 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
         parts = [_part(facts, g, ranked, 1) for g in [*commits, *issue]]
     else:
         focus, ranked = _focus(question, facts, groups, pool, ranked, named)
-        if _HOW_TO.search(question) and facts[focus[0]].get("source") == "docs":
+        if asks_how_to(question) and facts[focus[0]].get("source") == "docs":
             parts = [_steps(facts, focus, pool, ranked)]
         else:
             why = _explanation(facts, focus, pool)

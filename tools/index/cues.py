@@ -55,6 +55,16 @@ def written_as_names(question: str, words: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+_HOW_TO = re.compile(
+    r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
+)
+
+
+def asks_how_to(question: str) -> bool:
+    """Whether a question asks how to do something ("How do I ...", "steps to ...")."""
+    return bool(_HOW_TO.search(question))
+
+
 def asks_about_change(question: str) -> bool:
     """Whether a question asks about a change: which commit, what fixed, who changed, when."""
     return bool(_ABOUT_CHANGE.search(question))

@@ -26,7 +26,9 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **coverage**: the share of the question's terms, weighted by their inverse document
   frequency, that the record's best chunk (with its title and fields) holds;
 - **section**: for a document, the same share in the headings of its best chunk ("Quick
-  Start", "Exit Codes"): what a reference page's section is about.
+  Start", "Exit Codes"): what a reference page's section is about;
+- **how_to**: the question asks how to do something (:func:`asks_how_to`) and the record
+  is a document, where steps are written down (an issue tells how one case went).
 
 Two more features are reported, not weighted: ``unknown``, how many of the question's terms
 no indexed chunk holds in any form (``transactions`` is known where ``transaction`` is), and
@@ -34,9 +36,9 @@ no indexed chunk holds in any form (``transactions`` is known where ``transactio
 :func:`written_as_names`). With ``coverage`` they tell a
 question about something the sources never mention (the finalist refuses on them).
 
-Weights were set on ``data/eval/alloy_tuning_2.jsonl`` (with ``alloy_tuning.jsonl`` checked);
-a cue for code words (``deepExtend``) was dropped there: a page as big as a changelog holds
-most of them.
+Weights were set on ``data/eval/alloy_tuning_2.jsonl`` (with ``alloy_tuning.jsonl`` checked),
+``how_to`` on all three tuning sets; a cue for code words (``deepExtend``) was dropped: a
+page as big as a changelog holds most of them.
 
 A cross-encoder would do better, but none ships offline with the project; these features
 are cheap, explainable, and each is scored in ``hit["scores"]["rerank"]``.
@@ -51,7 +53,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tools.index.cues import asks_about_change, question_period, written_as_names
+from tools.index.cues import asks_about_change, asks_how_to, question_period, written_as_names
 from tools.index.fields import indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
 from tools.records import display_id
@@ -80,6 +82,7 @@ COMMIT_WEIGHT = 0.008
 LINKED_WEIGHT = 0.02
 NAMED_WEIGHT = 1.0
 MERGE_WEIGHT = -0.008
+HOW_TO_WEIGHT = 0.004
 MIN_TITLE_SHARE = 0.5
 MIN_CHUNKS_FOR_UNSEEN = 2000
 """Below this many chunks a word missing from the index means little (the demo's 900 chunks
@@ -100,6 +103,7 @@ class Cues:
         unknown_names: Those of them the question writes as names.
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
         about_commits: It asks about a commit.
+        how_to: It asks how to do something.
     """
 
     terms: frozenset[str]
@@ -108,6 +112,7 @@ class Cues:
     unknown_names: frozenset[str]
     period: tuple[str, str] | None
     about_commits: bool
+    how_to: bool
 
 
 def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
@@ -126,6 +131,7 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
         unknown_names=written_as_names(question, unknown),
         period=question_period(question),
         about_commits=asks_about_change(question),
+        how_to=asks_how_to(question),
     )
 
 
@@ -167,6 +173,7 @@ def record_features(
         "coverage": sum(cues.weights[t] for t in found) / total if total else 0.0,
         "section": sum(cues.weights[t] for t in in_headings) / total if total else 0.0,
         "merge": float(bool(meta.get("merge"))),
+        "how_to": float(cues.how_to and source == "docs"),
     }
 
 
@@ -181,6 +188,7 @@ WEIGHTS = {
     "merge": MERGE_WEIGHT,
     "coverage": COVERAGE_WEIGHT,
     "section": SECTION_WEIGHT,
+    "how_to": HOW_TO_WEIGHT,
 }
 
 
