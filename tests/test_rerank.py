@@ -155,3 +155,17 @@ def test_a_document_section_heading_counts_for_its_page() -> None:
     assert how.how_to and not cues.how_to
     assert record_features(how, page, linked=False, named=False)["how_to"] == 1.0
     assert record_features(how, issue, linked=False, named=False)["how_to"] == 0.0
+
+
+def test_a_title_counts_in_any_form_of_its_words() -> None:
+    sample = {
+        "doc_id": "docs:samples/apps/widgets/complex/README.md",
+        "source": "docs",
+        "title": "widget_complex",
+        "text": "This app is an example of a widget that makes use of another widget.",
+        "metadata": {},
+    }
+    cues = question_cues("what does the widget_complex sample app build?", vocabulary)
+    # widget_complex, sample (samples), app (apps) of what, does, ..., build: half the
+    # question is its name and path (only widget_complex as written, under MIN_TITLE_SHARE)
+    assert record_features(cues, sample, linked=False, named=False)["title"] == pytest.approx(0.5)

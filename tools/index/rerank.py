@@ -7,8 +7,9 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 ``2 / (rrf_k + 1)``):
 
 - **title**: the share of the question's terms, weighted by their inverse document
-  frequency, found in the record's title (for a document, its title and path), which is
-  what an issue summary or a page's name says; counted from ``MIN_TITLE_SHARE`` up;
+  frequency, found in any form (``sample`` in ``samples``) in the record's title (for a
+  document, its title and path), which is what an issue summary or a page's name says;
+  counted from ``MIN_TITLE_SHARE`` up;
 - **date**: a month or year named in the question ("February 2017", "in 2017",
   "2017-02") that the record's date falls in (a commit's author date, an issue's created or
   resolved date);
@@ -25,8 +26,8 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   name and whose changes are in the commits it merges (a penalty);
 - **coverage**: the share of the question's terms, weighted by their inverse document
   frequency, that the record's best chunk (with its title and fields) holds;
-- **section**: for a document, the same share in the headings of its best chunk ("Quick
-  Start", "Exit Codes"): what a reference page's section is about;
+- **section**: for a document, the same share (any form) in the headings of its best
+  chunk ("Quick Start", "Exit Codes"): what a reference page's section is about;
 - **how_to**: the question asks how to do something (:func:`asks_how_to`) and the record
   is a document, where steps are written down (an issue tells how one case went).
 
@@ -57,6 +58,7 @@ from tools.index.cues import asks_about_change, asks_how_to, question_period, wr
 from tools.index.fields import indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
 from tools.records import display_id
+from tools.stemming import fold
 
 
 class Vocabulary(Protocol):
@@ -140,6 +142,12 @@ def _headings(text: str) -> str:
     return " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
 
 
+def _in_any_form(terms: frozenset[str], text: str) -> set[str]:
+    """The terms ``text`` holds in some form (``samples`` holds ``sample``)."""
+    forms = {fold(t) for t in bm25_tokenize([text])[0]}
+    return {t for t in terms if fold(t) in forms}
+
+
 def record_features(
     cues: Cues, row: Mapping[str, Any], linked: bool, named: bool
 ) -> dict[str, float]:
@@ -151,7 +159,7 @@ def record_features(
     if source == "docs":
         name += " " + re.sub(r"[/_.-]+", " ", display_id(row["doc_id"]))
     total = sum(cues.weights.values())
-    in_title = cues.terms & set(bm25_tokenize([name])[0])
+    in_title = _in_any_form(cues.terms, name)
     share = sum(cues.weights[t] for t in in_title) / total if total else 0.0
     author = {t for t in bm25_tokenize([str(meta.get("author") or "")])[0] if len(t) > 2}
     dates = [meta.get("created")] + ([meta.get("resolved")] if source == "jira" else [])
@@ -159,7 +167,7 @@ def record_features(
         cues.period[0] <= (normalize_date(d) or "") < cues.period[1] for d in dates
     )
     headings = _headings(str(row["text"])) if source == "docs" else ""
-    in_headings = cues.terms & set(bm25_tokenize([headings])[0]) if headings else set()
+    in_headings = _in_any_form(cues.terms, headings) if headings else set()
     chunk = {**row, "metadata": meta}
     found = cues.terms & set(bm25_tokenize([indexed_text(chunk)])[0])
     return {
