@@ -56,7 +56,7 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
         words = dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z][\w-]+", question))
         missing = [w for w in words if w not in STOPWORDS and w not in texts]
         what = ", ".join(f'"{t}"' for t in missing[:3]) or "what the question asks about"
-        return f"the indexed sources never mention {what}"
+        return f"the best-matching sources never mention {what}"
     return None
 
 
