@@ -77,7 +77,7 @@ itself just let me more most my no nor not now of off on once only or other our 
 please same she should so some such than that the their them then there these they this
 those through to too under until up us very was we were what when where which while who whom
 why will with would you your tell know explain describe show give happen happened
-still though even yet already anymore just
+still though even yet already anymore
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 

@@ -1,4 +1,4 @@
-"""What a question says besides its words: a month or year, a change, names.
+"""What a question says besides its words: a month or year, a change, a how-to, names.
 
 Plain functions of the question's text, cheap to import (no index, no model), shared by
 the reranker (``tools.index.rerank``) and the extractive finalist.
@@ -30,6 +30,9 @@ _ABOUT_CHANGE = re.compile(
 )
 
 
+_HOW_TO = re.compile(
+    r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
+)
 _NAME_SHAPE = re.compile(r"[A-Z_]|[A-Za-z]\d|\d[A-Za-z]")
 _DOTFILE = re.compile(r"(?:^|\s)\.$")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)[\s\"'`(]*$")
@@ -53,11 +56,6 @@ def written_as_names(question: str, words: Iterable[str]) -> frozenset[str]:
             if _NAME_SHAPE.search(written) or _DOTFILE.search(question[: match.start()]):
                 found.add(word)
     return frozenset(found)
-
-
-_HOW_TO = re.compile(
-    r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
-)
 
 
 def asks_how_to(question: str) -> bool:
