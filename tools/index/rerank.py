@@ -34,8 +34,8 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 Two more features are reported, not weighted: ``unknown``, how many of the question's terms
 no indexed chunk holds in any form (``transactions`` is known where ``transaction`` is), and
 ``unknown_names``, how many of those the question writes as names (``Sentry``, ``visionOS``:
-:func:`written_as_names`). With ``coverage`` they tell a
-question about something the sources never mention (the finalist refuses on them).
+:func:`written_as_names`). With ``coverage`` they tell a question about something the
+sources never mention (the finalist refuses on them).
 
 Weights were set on ``data/eval/alloy_tuning_2.jsonl`` (with ``alloy_tuning.jsonl`` checked),
 ``how_to`` on all three tuning sets; a cue for code words (``deepExtend``) was dropped: a
@@ -72,8 +72,6 @@ class Vocabulary(Protocol):
         """Whether some chunk holds the token or another form of its word."""
         ...
 
-
-"""Chunks holding each term, and the number of chunks (``IndexVersion.document_frequency``)."""
 
 TITLE_WEIGHT = 0.008
 DATE_WEIGHT = 0.03

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -362,7 +363,6 @@ class IndexVersion:
         ids = self.db.execute("SELECT id FROM chunks ORDER BY row").fetchall()
         self.row_ids = np.array([r[0] for r in ids], dtype=np.int64)
         self.bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False) if len(ids) else None
-        self._forms: frozenset[str] | None = None
 
     @classmethod
     def open_current(cls, data_dir: Path, ef_search: int | None = None) -> IndexVersion:
@@ -405,11 +405,12 @@ class IndexVersion:
         ``transaction`` is a form of ``transactions``, ``exclude`` of ``excluding``
         (``tools.stemming.fold``).
         """
-        if self.bm25 is None:
-            return False
-        if self._forms is None:  # built on first use (~0.1 s for 100,000 tokens)
-            self._forms = frozenset(fold(t) for t in self.bm25.vocab_dict)
-        return token in self.bm25.vocab_dict or fold(token) in self._forms
+        return fold(token) in self._word_forms
+
+    @cached_property
+    def _word_forms(self) -> frozenset[str]:
+        """The BM25 vocabulary, suffixes folded (built on first use)."""
+        return frozenset(fold(t) for t in self.bm25.vocab_dict) if self.bm25 else frozenset()
 
     def close(self) -> None:
         """Close the SQLite connection."""
