@@ -18,7 +18,8 @@ from tools.config import Settings
 from tools.finalist import fuse, verify_citations
 from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
-from tools.finalist.extractive import candidates
+from tools.finalist.extractive import candidates, rank
+from tools.index.embeddings import get_embedder
 from tools.loaders.git import load_git_repo
 from tools.report import StageReport
 from tools.sample_data import rebuild_repo
@@ -160,6 +161,25 @@ def test_the_explanation_comes_from_the_discussion_not_the_report(corpus_dir, se
     # the report's own "due to" restates the symptom; the comment says why
     assert "which with strict mode is an error [" in result["answer"]
     assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+def test_of_sentences_with_the_question_words_the_one_meaning_what_it_asks_ranks_higher(
+    corpus_dir, settings
+):
+    facts = hits_from_records([jira_record(corpus_dir, "ALOY-1626")])
+    pool = candidates(facts)
+    question = "Why is the ti.alloy plugin missing from a project cloned from GitHub?"
+    texts = list(dict.fromkeys(c.text for c in pool))
+    closeness = dict(zip(texts, get_embedder(settings).closeness(question, texts)))
+
+    def place(text: str, ranked: list) -> int:
+        return next(i for i, (_, c) in enumerate(ranked) if c.text.startswith(text))
+
+    cause, link = "As part of ALOY-1609 we ignored", "PR to revert the old change"
+    words_only = rank(question, facts, pool)
+    assert place(link, words_only) < place(cause, words_only)  # "GitHub" is in its URL
+    with_meaning = rank(question, facts, pool, closeness=closeness)
+    assert place(cause, with_meaning) < place(link, with_meaning)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import math
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tools.finalist.chatter import is_chatter, without_address
@@ -42,6 +42,9 @@ MAX_COMMITS = 2
 MIN_WORDS = 4
 MAX_SENTENCE_CHARS = 600
 TITLE_WEIGHT = 0.5
+MEANING_WEIGHT = 5.0
+"""Added to a matching sentence's score per unit of its cosine with the question; set on
+the three Alloy tuning sets (2 to 10 did as well, 25 worse)."""
 RELATIVE_MIN = 0.3
 SUPPORT_COVERAGE = 0.6
 MIN_SUPPORT_TERMS = 2
@@ -80,6 +83,10 @@ why will with would you your tell know explain describe show give happen happene
 still though even yet already anymore
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+Meaning = Callable[[str, Sequence[str]], Sequence[float]]
+"""How close in meaning each text is to the question: ``meaning(question, texts)`` gives
+their cosines (the embedding model's, ``Embedder.closeness``)."""
 
 
 def terms(text: str, parts: bool = True) -> list[str]:
@@ -212,14 +219,20 @@ def _code_after(text: str, end: int) -> str:
 
 
 def rank(
-    question: str, facts: Sequence[Hit], pool: Sequence[Candidate], min_terms: int = 2
+    question: str,
+    facts: Sequence[Hit],
+    pool: Sequence[Candidate],
+    min_terms: int = 2,
+    closeness: Mapping[str, float] | None = None,
 ) -> list[tuple[float, Candidate]]:
     """Score the candidates against the question, best first; weak ones are left out.
 
     A sentence scores its BM25 weight for the question terms it contains or the document
     heading it sits under holds (other than its page's title), plus ``TITLE_WEIGHT`` times
-    the weights of the question terms in its fact's title. Every sentence of a fact the
-    question names by id (``ALOY-1000``, a sha prefix, a doc path) also gets the largest
+    the weights of the question terms in its fact's title, plus ``MEANING_WEIGHT`` times its
+    cosine with the question in ``closeness`` (by sentence text) when positive: of two
+    sentences with the question's words, the one that says what it asks. Every sentence of a
+    fact the question names by id (``ALOY-1000``, a sha prefix, a doc path) also gets the largest
     possible term weight. Other sentences must match, in themselves, their heading or their
     fact's title, ``min_terms`` distinct question terms (one for questions of one or two
     words, ``tools/checkmap.js`` being one): one common word of a long question is not an
@@ -247,6 +260,7 @@ def rank(
         score = sum(idf[t] * f * (_K1 + 1) / (f + norm) for t, f in tf.items())
         if score:
             score += TITLE_WEIGHT * sum(idf[t] for t in in_title[c.fact])
+            score += MEANING_WEIGHT * max(0.0, (closeness or {}).get(c.text, 0.0))
         score += named_weight if named[c.fact] else 0.0
         if score > 0:
             scored.append((score, c))
@@ -363,8 +377,12 @@ class Draft:
     refused: bool
 
 
-def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None) -> Draft:
+def extractive_answer(
+    question: str, facts: Sequence[Hit], intuition: str | None, meaning: Meaning | None = None
+) -> Draft:
     """Answer from the facts' own sentences, led by what their records are.
+
+    Sentences are ranked by :func:`rank`, with their closeness in ``meaning`` when given.
 
     Policy (the adapter's intuition is not used: it is ``dropped`` when given):
 
@@ -390,7 +408,9 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
     """
     status = "dropped" if intuition and intuition.strip() else "none"
     pool = [c for c in candidates(facts) if not is_chatter(c.text)]
-    ranked = rank(question, facts, pool)
+    texts = list(dict.fromkeys(c.text for c in pool))
+    closeness = dict(zip(texts, meaning(question, texts))) if meaning and texts else {}
+    ranked = rank(question, facts, pool, closeness=closeness)
     groups = _records(facts)
     commits = _commits(question, facts, groups)
     named = [g for g in groups if names_fact(question, facts[g[0]])]
@@ -400,7 +420,7 @@ def extractive_answer(question: str, facts: Sequence[Hit], intuition: str | None
         issue = _cited_issue(facts, groups, commits)
         parts = [_part(facts, g, ranked, 1) for g in [*commits, *issue]]
     else:
-        focus, ranked = _focus(question, facts, groups, pool, ranked, named)
+        focus, ranked = _focus(question, facts, groups, pool, ranked, named, closeness)
         if asks_how_to(question) and facts[focus[0]].get("source") == "docs":
             parts = [_steps(facts, focus, pool, ranked)]
         else:
@@ -419,12 +439,13 @@ def _focus(
     pool: Sequence[Candidate],
     ranked: list[tuple[float, Candidate]],
     named: list[list[int]],
+    closeness: Mapping[str, float],
 ) -> tuple[list[int], list[tuple[float, Candidate]]]:
     """The record that answers (see ``extractive_answer``) and the ranking to quote it by.
 
     ``named`` are the records the question names, the fallback when nothing matches.
     """
-    loose = [item for item in rank(question, facts, pool, 1) if item[1].fact in groups[0]]
+    loose = [c for c in rank(question, facts, pool, 1, closeness) if c[1].fact in groups[0]]
     first = facts[groups[0][0]]
     if loose or (lead(first) and set(terms(question)) & _title_terms(first)):
         return groups[0], loose

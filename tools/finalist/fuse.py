@@ -38,7 +38,7 @@ from tools.finalist.citations import (
     cited_sentences,
     renumber,
 )
-from tools.finalist.extractive import Draft, best_sentence, extractive_answer
+from tools.finalist.extractive import Draft, Meaning, best_sentence, extractive_answer
 from tools.finalist.llm_finalist import intuition_status, postcheck, stream_answer
 from tools.finalist.prompts import is_refusal, refusal
 from tools.finalist.relevance import off_topic
@@ -100,6 +100,7 @@ def fuse(
     intuition: str | None,
     settings: Settings,
     stream_callback: Callable[[str], None] | None = None,
+    meaning: Meaning | None = None,
 ) -> Answer:
     """Answer ``question`` from ``facts``, with the adapter's ``intuition`` as a hint.
 
@@ -113,6 +114,8 @@ def fuse(
         stream_callback: Called with each piece of the answer as it is produced (the
             extractive finalist and refusals send the answer in one piece). Markers arrive
             already renumbered; ``[unverified]`` flags appear only in the final answer.
+        meaning: For the extractive finalist, how close in meaning sentences are to the
+            question (the embedding model's ``Embedder.closeness``); words only when None.
 
     Returns:
         ``answer``, ``citations`` (``source``, ``id``, ``title``, ``uri``, ``snippet``,
@@ -147,7 +150,7 @@ def fuse(
             log.warning("finalist openai gave no answer, answering extractively: %s", failed)
             notes.append(f"openai finalist gave no answer ({failed}); answered extractively")
             finalist = "extractive"
-    draft = extractive_answer(question, relevant, intuition)
+    draft = extractive_answer(question, relevant, intuition, meaning)
     text, order, _ = renumber(draft.text, len(relevant))
     emit(text)
     return _result(replace(draft, text=text), order, relevant, finalist, notes)

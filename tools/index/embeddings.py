@@ -240,6 +240,17 @@ class Embedder:
         """
         return self._queries.call(text).reshape(1, -1)
 
+    def closeness(self, query: str, texts: Sequence[str]) -> list[float]:
+        """The cosine of ``query`` with each of ``texts`` (``extractive.Meaning``).
+
+        Raises:
+            EmbeddingError: The model failed on the input.
+        """
+        vectors = self.encode(texts)
+        question = self.encode_query(query)[0]
+        norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(question)
+        return (vectors @ question / np.maximum(norms, 1e-12)).tolist()
+
 
 @cache
 def load_embedder(config: EmbeddingConfig) -> Embedder:
