@@ -170,7 +170,7 @@ def test_of_sentences_with_the_question_words_the_one_meaning_what_it_asks_ranks
     pool = candidates(facts)
     question = "Why is the ti.alloy plugin missing from a project cloned from GitHub?"
     texts = list(dict.fromkeys(c.text for c in pool))
-    closeness = dict(zip(texts, get_embedder(settings).closeness(question, texts)))
+    closeness = dict(zip(texts, get_embedder(settings).closeness(question, texts), strict=True))
 
     def place(text: str, ranked: list) -> int:
         return next(i for i, (_, c) in enumerate(ranked) if c.text.startswith(text))

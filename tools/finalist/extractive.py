@@ -409,7 +409,7 @@ def extractive_answer(
     status = "dropped" if intuition and intuition.strip() else "none"
     pool = [c for c in candidates(facts) if not is_chatter(c.text)]
     texts = list(dict.fromkeys(c.text for c in pool))
-    closeness = dict(zip(texts, meaning(question, texts))) if meaning and texts else {}
+    closeness = dict(zip(texts, meaning(question, texts), strict=True)) if meaning and texts else {}
     ranked = rank(question, facts, pool, closeness=closeness)
     groups = _records(facts)
     commits = _commits(question, facts, groups)
