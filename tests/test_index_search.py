@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
+from tests.test_finalist_extractive import _chunker, doc_record
 from tests.test_index_build import corpus_chunks, write_chunks
 from tools.config import Settings
 from tools.index.build import run_index
 from tools.index.rerank import WEIGHTS
 from tools.index.search import MAX_CHUNKS_PER_RECORD, Retriever, filter_clause, rrf
-from tools.index.store import IndexMismatchError, IndexNotFoundError
+from tools.index.store import IndexMismatchError, IndexNotFoundError, bm25_tokenize
 
 FIELDS = {
     "chunk_id",
@@ -181,3 +182,16 @@ def test_the_index_knows_other_forms_of_its_words(retriever: Retriever) -> None:
     assert version.holds_a_form_of("breaking")  # "break", "breaks" are indexed
     assert version.holds_a_form_of("updates")
     assert not version.holds_a_form_of("kubernetes")
+
+
+def test_a_version_number_is_one_token(tmp_path: Path, corpus_dir: Path) -> None:
+    assert bm25_tokenize(["Fixed in v2.0.1, not 2.0.10; vue v2 on node8.12"]) == [
+        ["fixed", "2.0.1", "2.0.10", "vue", "v2", "node8", "12"]
+    ]
+    changelog = doc_record(corpus_dir, "alloy", "CHANGELOG.md")
+    write_chunks(tmp_path, _chunker().chunk(changelog.to_dict()))
+    assert run_index(Settings(), tmp_path).status == "ok"
+
+    top = Retriever(Settings(), tmp_path).search("What was fixed in 1.16.2?", k=1, mode="bm25")
+
+    assert "## [1.16.2]" in top[0]["text"]  # not any section that says "fixed"

@@ -14,6 +14,11 @@ from typing import Any
 
 from tools.records import Chunk, display_id
 
+BM25_TOKEN = r"(?u)(?<![\w.])v?\d+(?:\.\d+)+\b|\b\w\w+\b"
+"""How BM25 splits text: a version number (``2.0.1``, ``v2.0.1``) is one token, other
+tokens are words of two or more characters (bm25s's default, which splits ``2.0.1`` into
+digits too short to keep). Part of the index's inputs: changing it rewrites the index."""
+
 MONTHS = (
     "January",
     "February",

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -37,6 +38,7 @@ import numpy as np
 
 from tools.config import IndexSettings
 from tools.datadir import DataDir
+from tools.index.fields import BM25_TOKEN
 from tools.jsonl import atomic_open, read_json, write_json
 from tools.records import Chunk
 from tools.stemming import fold
@@ -124,11 +126,22 @@ def normalize_date(value: Any) -> str | None:
     return parsed.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+_VERSION_V = re.compile(r"^v(?=\d+\.)")
+
+
 def bm25_tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased word tokens without English stopwords (as bm25s splits them)."""
-    return bm25s.tokenize(
-        list(texts), stopwords=BM25_STOPWORDS, return_ids=False, show_progress=False
+    """Lower-cased tokens (:data:`BM25_TOKEN`) without English stopwords.
+
+    ``v2.0.1`` is read as ``2.0.1``, so "version 2.0.1" finds a changelog's "# v2.0.1".
+    """
+    split = bm25s.tokenize(
+        list(texts),
+        token_pattern=BM25_TOKEN,
+        stopwords=BM25_STOPWORDS,
+        return_ids=False,
+        show_progress=False,
     )
+    return [[_VERSION_V.sub("", t, count=1) for t in doc] for doc in split]
 
 
 # --------------------------------------------------------------------------- writing
@@ -295,7 +308,13 @@ def write_version(
         }
         if len(ids) > options.exact_max
         else None,
-        "bm25": {"library": "bm25s", "method": bm25.method, "k1": bm25.k1, "b": bm25.b},
+        "bm25": {
+            "library": "bm25s",
+            "method": bm25.method,
+            "k1": bm25.k1,
+            "b": bm25.b,
+            "token_pattern": BM25_TOKEN,
+        },
     }
     manifest["counts"] = {**manifest.get("counts", {}), "links": links}
     write_json(tmp / "manifest.json", manifest)
