@@ -253,3 +253,17 @@ def test_chatter(sentence: str) -> None:
 def test_facts_are_not_chatter() -> None:
     assert not is_chatter("Fixed in NavGroup and SplitWindow.")
     assert not is_chatter("The sql adapter opens the database on every sync call in Alloy 1.2.0.")
+
+
+def test_a_how_to_answered_by_prose_is_not_laid_out_as_steps(corpus_dir, settings):
+    page = doc_record(
+        corpus_dir, "appc-daemon", "docs/Development/appcd/Architecture/Filesystem Watcher.md"
+    )
+    facts = hits_from_records([page])
+
+    result = fuse("How do I stop the filesystem watcher?", facts, None, settings)
+
+    assert not result["refused"]
+    assert "\n" not in result["answer"]  # one paragraph of what the page says, no step lines
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+    _every_sentence_cited(result["answer"])

@@ -396,7 +396,8 @@ def extractive_answer(
       the first one retrieved when a sentence of it, or the title of an issue or commit
       (its lead), shares a question term (retrieval weighs the whole record, its fields and
       meaning), else the first one with a sentence matching the question well. Then:
-      for a how-to question answered by a document, its steps (``_steps``); for a document
+      for a how-to question answered by a document, its steps (``_steps``) when it has
+      any (list items, commands, table rows) where the answer is; for a document
       whose best sentence introduces a list, that sentence and the list; otherwise its lead,
       its ``MAX_RECORD_SENTENCES`` best sentences or table rows in reading order and, for an
       issue, the discussion's last sentence that explains a cause or a fix (``caused by``,
@@ -421,8 +422,11 @@ def extractive_answer(
         parts = [_part(facts, g, ranked, 1) for g in [*commits, *issue]]
     else:
         focus, ranked = _focus(question, facts, groups, pool, ranked, named, closeness)
+        steps = ""
         if asks_how_to(question) and facts[focus[0]].get("source") == "docs":
-            parts = [_steps(facts, focus, pool, ranked)]
+            steps = _steps(facts, focus, pool, ranked)
+        if steps:
+            parts = [steps]
         else:
             why = _explanation(facts, focus, pool)
             listing = "" if lead(facts[focus[0]]) else _listing(focus, pool, ranked)
@@ -564,7 +568,8 @@ def _steps(
     In reading order across the document's chunks, they start at its best sentence, or at
     the sentence with code right before it (the best one may follow up on the code: "now
     you are free to use ..."), or at the start of the list holding it (or at the sentence
-    that introduces that list).
+    that introduces that list). Empty when none of them is a list item, a command or a
+    table row: prose about the subject is not a procedure.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     ordered = sorted(
@@ -579,7 +584,10 @@ def _steps(
         at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
         at -= 1
-    for c in seq[at : at + MAX_STEPS]:
+    run = seq[at : at + MAX_STEPS]
+    if not any(c.item or c.code or c.row for c in run):
+        return ""  # prose about the subject, no steps: quoted like any other answer
+    for c in run:
         marker = f"[{c.fact + 1}]"
         lines.append(f"- {c.render(marker)}" if c.item else c.render(marker))
     return "\n".join(lines)
