@@ -267,3 +267,13 @@ def test_a_how_to_answered_by_prose_is_not_laid_out_as_steps(corpus_dir, setting
     assert "\n" not in result["answer"]  # one paragraph of what the page says, no step lines
     assert verify_citations(result["answer"], result["citations"], facts) == []
     _every_sentence_cited(result["answer"])
+
+
+def test_badges_are_not_sentences(corpus_dir):
+    readme = "test/apps/testing/ALOY-1262/lib/validator.js/README.md"
+    facts = hits_from_records([doc_record(corpus_dir, "alloy", readme)])
+
+    texts = [c.text for c in candidates(facts)]
+
+    assert not any("Build Status" in text for text in texts)  # two images in links
+    assert any(text.startswith("Powerful objects and strings validation") for text in texts)

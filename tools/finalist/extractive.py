@@ -64,6 +64,8 @@ _CODE_AFTER = re.compile(
 )
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _EXPLAINS = re.compile(
     r"\b(?:caused by|due to|because|root cause|workaround|instead"
@@ -192,7 +194,7 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
             code = _code_after(text, end) if sentence.endswith(":") else ""
             short_item = item and fact.get("source") != "git"
             words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
-            if len(sentence.split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
+            if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
                 continue
             if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
                 continue
@@ -206,6 +208,11 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 )
             )
     return out
+
+
+def _visible(sentence: str) -> str:
+    """What a reader sees of Markdown: no images (badges), a link's text without its URL."""
+    return _LINK.sub(r"\1", _IMAGE.sub("", sentence))
 
 
 def _code_after(text: str, end: int) -> str:
