@@ -277,3 +277,14 @@ def test_badges_are_not_sentences(corpus_dir):
 
     assert not any("Build Status" in text for text in texts)  # two images in links
     assert any(text.startswith("Powerful objects and strings validation") for text in texts)
+
+
+def test_an_option_is_quoted_with_its_name(corpus_dir, settings):
+    page = doc_record(corpus_dir, "appc-daemon", "docs/CLI/restart.md")
+    facts = hits_from_records([page])
+
+    result = fuse("How do I restart the daemon in debug mode?", facts, None, settings)
+
+    assert "`--debug`: Starts the Appc Daemon in debug mode" in result["answer"]
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+    _every_sentence_cited(result["answer"])

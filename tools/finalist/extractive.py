@@ -16,7 +16,7 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import (
@@ -63,6 +63,7 @@ _CODE_AFTER = re.compile(
     re.DOTALL,
 )
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -129,6 +130,8 @@ class Candidate:
         comment: It is in a Jira comment (not in the issue's description).
         under: The terms of the document heading it sits under ("checkmap.js" for the
             sentence that says what that script does).
+        label: The heading of the list item it is the first sentence of: what it describes
+            (`` `--debug` `` in a CLI page's options, ``* #### `--debug` ``).
     """
 
     fact: int
@@ -141,12 +144,16 @@ class Candidate:
     row: bool = False
     comment: bool = False
     under: tuple[str, ...] = ()
+    label: str = ""
 
     def render(self, marker: str) -> str:
         """The sentence with its marker, and its code: inline when one short line, else fenced.
 
-        A table row is a line of its own: ``- 5 | Server was run as root [1].``
+        A table row is a line of its own: ``- 5 | Server was run as root [1].``; a sentence
+        describing a labelled list item follows its label: ``--debug``: Starts ...
         """
+        if self.label:
+            return f"{self.label}: {replace(self, label='').render(marker)}"
         if self.row:
             return f"- {tag_sentence(self.text, marker)}"
         if not self.code:
@@ -165,7 +172,9 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     follows: it carries the code block that follows it ("run the following:" and
     ``npm i -g appcd``), is kept as a list item without one (the first of the steps it
     introduces), and is left out otherwise. In a document, a heading right above a code
-    block introduces it the same way ("Examples" and ``appcd exec /appcd/status``).
+    block introduces it the same way ("Examples" and ``appcd exec /appcd/status``). The
+    first sentence of a list item headed by a heading (an option of a CLI page) carries
+    that heading as its label.
     """
     out = []
     for i, fact in enumerate(facts):
@@ -177,9 +186,16 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 (m.start(), m.end(), "heading", normalize_space(m.group(1)))
                 for m in _HEADING.finditer(text)
             ]
+            pieces += [
+                (m.start(), m.end(), "label", normalize_space(m.group(1)))
+                for m in _ITEM_HEADING.finditer(text)
+            ]
         first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
         headings = [p for p in pieces if p[2] == "heading"]
+        label = ""
         for position, (start, end, kind, said) in enumerate(sorted(pieces)):
+            if kind != "sentence":
+                label = said if kind == "label" else ""
             if kind == "row" and not MARKER.search(said):
                 out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
             code = _code_after(text, end) if kind == "heading" else ""
@@ -198,15 +214,25 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 continue
             if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
                 continue
-            found = tuple(terms(f"{sentence} {code}"))
+            found = tuple(terms(f"{label} {sentence} {code}"))
             comment = start > first_comment
             above = [said for at, _, _, said in headings if at < start]
             under = tuple(terms(above[-1])) if above else ()
             out.append(
                 Candidate(
-                    i, position, sentence, found, code, item, listed, comment=comment, under=under
+                    i,
+                    position,
+                    sentence,
+                    found,
+                    code,
+                    item,
+                    listed,
+                    comment=comment,
+                    under=under,
+                    label=label,
                 )
             )
+            label = ""
     return out
 
 
