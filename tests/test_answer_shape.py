@@ -66,6 +66,17 @@ def test_what_fixed_an_issue_leads_with_its_commits(corpus_dir, commits, setting
     _every_sentence_cited(result["answer"])
 
 
+def test_which_commit_is_answered_by_the_commits_alone(corpus_dir, commits, settings):
+    facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
+
+    result = fuse(f"Which commit fixed {KEY}, and who made it?", facts, None, settings)
+
+    # the asker named the issue; the commits' subjects say what they did
+    assert [p.split(" ", 1)[0] for p in result["answer"].split("\n\n")] == ["Commit", "Commit"]
+    assert {c["source"] for c in result["citations"]} == {"git"}
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
 def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir, commits, settings):
     facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
     result = fuse(f"What is {KEY} about?", facts, None, settings)

@@ -31,7 +31,7 @@ from tools.finalist.citations import (
 )
 from tools.finalist.leads import lead
 from tools.finalist.prompts import refusal
-from tools.index.cues import asks_about_change, asks_how_to
+from tools.index.cues import asks_about_change, asks_how_to, asks_what_fixed
 from tools.records import COMMENT_HEADING, Hit
 from tools.stemming import fold
 
@@ -39,6 +39,7 @@ MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
+MIN_SUBJECT_TERMS = 3
 MIN_WORDS = 4
 MAX_SENTENCE_CHARS = 600
 TITLE_WEIGHT = 0.5
@@ -424,7 +425,8 @@ def extractive_answer(
       record is, else the first record when it is a commit (and one citing the same
       issue), non-merges first; each with its lead (short sha, author, date, subject,
       files) and its best sentence; then the issue they cite, with its lead and best
-      sentence.
+      sentence, unless the question names that issue and asks only about the commit
+      ("which commit fixed ALOY-455?", ``_only_the_commit_is_asked``).
     - Otherwise one record (quoting the next ones cost precision more than they added):
       the first one retrieved when a sentence of it, or the title of an issue or commit
       (its lead), shares a question term (retrieval weighs the whole record, its fields and
@@ -452,6 +454,8 @@ def extractive_answer(
         return Draft(refusal(NOTHING_MATCHES), status, True)
     if commits:
         issue = _cited_issue(facts, groups, commits)
+        if issue and _only_the_commit_is_asked(question, facts[commits[0][0]]):
+            issue = []  # the asker named the issue and asks which commit: it answers
         parts = [_part(facts, g, ranked, 1) for g in [*commits, *issue]]
     else:
         focus, ranked = _focus(question, facts, groups, pool, ranked, named, closeness)
@@ -538,6 +542,23 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges
         chosen = [g for g in chosen if not _is_merge(facts[g[0]])]
     return chosen[:MAX_COMMITS]
+
+
+def _only_the_commit_is_asked(question: str, commit: Hit) -> bool:
+    """Whether a question naming the issue a commit cites asks only about the commit.
+
+    "Which commit fixed ALOY-455?" or "which files did the ALOY-654 fix touch?" ask about
+    the commit, whose subject says what it did ("[ALOY-654] Make sure legacy plugin only
+    runs ...", at least ``MIN_SUBJECT_TERMS`` content words besides the key); "what fixed
+    ALOY-455?" asks what the fix was, and the issue's context is part of that answer.
+    """
+    named = set(KEY.findall(question)) & {link.removeprefix("jira:") for link in _links(commit)}
+    subject = KEY.sub("", str(commit.get("title", "")))
+    return (
+        bool(named)
+        and not asks_what_fixed(question)
+        and len(set(terms(subject))) >= MIN_SUBJECT_TERMS
+    )
 
 
 def _cited_issue(

@@ -21,8 +21,9 @@ _CHANGED = (
     r"(?:changed|added|fixed|made|removed|switched|wrote|committed|contributed|introduced"
     r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified)"
 )
+_WHAT_FIXED = r"\bwhat (?:fixed|changed)\b"
 _ABOUT_CHANGE = re.compile(
-    r"\bcommit(?:s|ted)?\b|\bwhat (?:fixed|changed)\b|\bwhich (?:change|fix)\b"
+    rf"\bcommit(?:s|ted)?\b|{_WHAT_FIXED}|\bwhich (?:change|fix)\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
     rf"|\bwho\b.*\b{_CHANGED}\b"
     r"|\bfiles?\b.*\b(?:change|changed|touch|touched|modified)\b",
@@ -66,6 +67,11 @@ def asks_how_to(question: str) -> bool:
 def asks_about_change(question: str) -> bool:
     """Whether a question asks about a change: which commit, what fixed, who changed, when."""
     return bool(_ABOUT_CHANGE.search(question))
+
+
+def asks_what_fixed(question: str) -> bool:
+    """Whether a question asks what a fix or change was ("what fixed ALOY-12?")."""
+    return re.search(_WHAT_FIXED, question, re.IGNORECASE) is not None
 
 
 def question_period(question: str) -> tuple[str, str] | None:
