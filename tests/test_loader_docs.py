@@ -270,3 +270,21 @@ def test_markdown_comments_front_matter_and_code_kept() -> None:
     assert "drop" not in text and "block comment" not in text
     assert "```html\n<!-- kept inside code -->\n```" in text
     assert text.rstrip().endswith("## Sub")
+
+
+def test_a_changelog_is_titled_by_its_folder_not_its_latest_entry(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "alloy"
+    folder = root / "test" / "apps" / "testing" / "ALOY-1262" / "lib" / "validator.js"
+    folder.mkdir(parents=True)
+    shutil.copy(corpus_dir / "docs" / "alloy" / "CHANGELOG.md", root)
+    shutil.copy(corpus_dir / "docs" / "alloy" / "CHANGELOG.md", folder)
+    records, _ = _load(tmp_path, "alloy")
+
+    # the first heading is "[2.1.0](https://github.com/...) (2024-01-09)", an entry
+    assert records["docs:CHANGELOG.md"].title == "alloy CHANGELOG"
+    assert records["docs:test/apps/testing/ALOY-1262/lib/validator.js/CHANGELOG.md"].title == (
+        "validator.js CHANGELOG"
+    )
+    assert "\n## [1.17.3](" in records["docs:CHANGELOG.md"].text  # the entries are kept

@@ -122,7 +122,7 @@ def get_stage(name: str) -> Stage:
 
 
 def _wash_inputs(settings: Settings, data: DataDir, request: StageRequest) -> list[Any]:
-    from tools.cleaning.version import code_version
+    from tools.cleaning.version import code_version, loader_version
     from tools.loaders import source_fingerprint
 
     return [
@@ -130,6 +130,7 @@ def _wash_inputs(settings: Settings, data: DataDir, request: StageRequest) -> li
         settings.wash.model_dump(exclude={"spark_master"}),
         settings.model_b.model,
         code_version(),
+        loader_version(),
     ]
 
 

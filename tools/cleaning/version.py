@@ -23,5 +23,18 @@ def code_version() -> str:
     (a new redaction, say) re-washes everything instead of serving stale results.
     """
     cleaning = sorted((_TOOLS / "cleaning").glob("*.py"))
-    files = [*cleaning, _TOOLS / "wash" / "pipeline.py", _TOOLS / "wash" / "cache.py"]
+    return _files_hash([*cleaning, _TOOLS / "wash" / "pipeline.py", _TOOLS / "wash" / "cache.py"])
+
+
+@lru_cache(maxsize=1)
+def loader_version() -> str:
+    """Hash of the source loaders' code: part of the wash stage's fingerprint only.
+
+    A changed loader (a new title rule, say) must run the wash stage again to reload the
+    sources; records it loads as before are still served from the wash cache.
+    """
+    return _files_hash(sorted((_TOOLS / "loaders").glob("*.py")))
+
+
+def _files_hash(files: list[Path]) -> str:
     return stable_hash([[p.name, hashlib.sha256(p.read_bytes()).hexdigest()] for p in files])

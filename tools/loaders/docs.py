@@ -3,7 +3,8 @@
 Every format becomes Markdown-like text: headings as ``#`` lines, code as fenced blocks.
 Parsing uses maintained libraries (markdown-it-py, docutils, beautifulsoup4, pypdf,
 python-docx). The title is the first heading (``<title>``, document properties or YAML
-front matter when present), else the file name. Record ids are ``docs:<path relative to
+front matter when present), else the file name; a changelog whose first heading is a
+version is titled by its folder and file name. Record ids are ``docs:<path relative to
 the docs root>``.
 """
 
@@ -36,6 +37,23 @@ from tools.records import SourceRecord
 from tools.report import StageReport
 
 _Converted = tuple[str | None, str, dict[str, Any]]
+_VERSION_ENTRY = re.compile(r"^\W*v?\d+(?:\.\d+)+\b")
+
+
+def _title(heading: str | None, path: Path, root: Path) -> str:
+    """A document's title: its first heading, else its file name.
+
+    A changelog's first heading is its latest entry ("v2.0.7 (Apr 26, 2021)"), which names
+    no page: such a document is titled by its folder (the project at the root) and file
+    name, ``appcd-fswatcher CHANGELOG``.
+    """
+    heading = (heading or "").strip()
+    if heading and not _VERSION_ENTRY.match(heading):
+        return heading
+    if not heading:
+        return path.name
+    folder = path.parent.name if path.parent != root else root.name
+    return f"{folder} {path.stem}"
 
 
 def load_document(
@@ -72,7 +90,7 @@ def load_document(
         id=f"docs:{relative}",
         source="docs",
         uri=f"{base_url.rstrip('/')}/{quote(relative)}" if base_url else relative,
-        title=(title or "").strip() or path.name,
+        title=_title(title, path, root),
         text=text,
         metadata={k: v for k, v in metadata.items() if v not in (None, "")},
     )
