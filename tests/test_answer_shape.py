@@ -299,3 +299,15 @@ def test_an_option_is_quoted_with_its_name(corpus_dir, settings):
     assert "`--debug`: Starts the Appc Daemon in debug mode" in result["answer"]
     assert verify_citations(result["answer"], result["citations"], facts) == []
     _every_sentence_cited(result["answer"])
+
+
+def test_each_usage_example_can_be_quoted(corpus_dir, settings):
+    page = doc_record(corpus_dir, "appc-daemon", "packages/appcd-path/README.md")
+    facts = hits_from_records([page])
+
+    result = fuse("How do I resolve a symlink even if it is broken?", facts, None, settings)
+
+    # the second of two code blocks under "Usage", which only its comment explains
+    assert "// resolves symlinks to real path, even if symlink is broken" in result["answer"]
+    assert "expandPath" not in result["answer"]
+    assert verify_citations(result["answer"], result["citations"], facts) == []

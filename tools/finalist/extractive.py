@@ -64,6 +64,7 @@ _CODE_AFTER = re.compile(
     re.DOTALL,
 )
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)\n[ \t]*```", re.DOTALL | re.MULTILINE)
 _ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -191,17 +192,25 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 (m.start(), m.end(), "label", normalize_space(m.group(1)))
                 for m in _ITEM_HEADING.finditer(text)
             ]
+            pieces += [(m.start(), m.end(), "code", m.group(1)) for m in _FENCED.finditer(text)]
         first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
         headings = [p for p in pieces if p[2] == "heading"]
-        label = ""
+        label, quoted = "", set()
         for position, (start, end, kind, said) in enumerate(sorted(pieces)):
             if kind != "sentence":
                 label = said if kind == "label" else ""
+            above = [heading for at, _, _, heading in headings if at < start]
+            code = _quotable(said) if kind == "code" and above else ""
+            if code and code not in quoted and not MARKER.search(code):
+                out.append(
+                    Candidate(i, position, above[-1], tuple(terms(f"{above[-1]} {code}")), code)
+                )
             if kind == "row" and not MARKER.search(said):
                 out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
             code = _code_after(text, end) if kind == "heading" else ""
             if code and not MARKER.search(said):
                 out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
+                quoted.add(code)
             if kind != "sentence":
                 continue
             sentence = without_address(normalize_space(text[start:end]))
@@ -209,6 +218,7 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
             item = bool(_ITEM_START.fullmatch(line_start))
             listed = bool(_ITEM_START.match(line_start))
             code = _code_after(text, end) if sentence.endswith(":") else ""
+            quoted.add(code)
             short_item = item and fact.get("source") != "git"
             words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
             if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
@@ -217,7 +227,6 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 continue
             found = tuple(terms(f"{label} {sentence} {code}"))
             comment = start > first_comment
-            above = [said for at, _, _, said in headings if at < start]
             under = tuple(terms(above[-1])) if above else ()
             out.append(
                 Candidate(
@@ -245,9 +254,12 @@ def _visible(sentence: str) -> str:
 def _code_after(text: str, end: int) -> str:
     """The code block right after offset ``end`` when it is short enough to quote."""
     match = _CODE_AFTER.match(text, end)
-    if not match:
-        return ""
-    lines = [ln.rstrip() for ln in (match.group(1) or match.group(2)).splitlines() if ln.strip()]
+    return _quotable(match.group(1) or match.group(2)) if match else ""
+
+
+def _quotable(block: str) -> str:
+    """A code block's lines, dedented, when it is short enough to quote (else empty)."""
+    lines = [ln.rstrip() for ln in block.splitlines() if ln.strip()]
     code = textwrap.dedent("\n".join(lines))
     return code if len(lines) <= MAX_CODE_LINES and len(code) <= MAX_CODE_CHARS else ""
 
@@ -629,11 +641,12 @@ def _steps(
     ordered = sorted(
         (c for c in pool if c.fact in group), key=lambda c: (facts[c.fact]["position"], c.position)
     )
-    first: dict[str, Candidate] = {}  # a sentence in two overlapping chunks is read once
+    # a sentence in two overlapping chunks is read once
+    first: dict[tuple[str, str], Candidate] = {}
     for c in ordered:
-        first.setdefault(c.text, c)
+        first.setdefault((c.text, c.code), c)
     seq = list(first.values())
-    at = next(i for i, c in enumerate(seq) if c.text == mine[0].text)
+    at = next(i for i, c in enumerate(seq) if (c.text, c.code) == (mine[0].text, mine[0].code))
     if at > 0 and seq[at - 1].code and not seq[at].code:
         at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
