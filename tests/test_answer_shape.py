@@ -16,9 +16,10 @@ import pytest
 from tests.test_finalist_extractive import doc_record, hits_from_records, jira_record
 from tools.config import Settings
 from tools.finalist import fuse, verify_citations
+from tools.finalist.candidates import candidates
 from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
-from tools.finalist.extractive import candidates, rank
+from tools.finalist.extractive import rank
 from tools.index.embeddings import get_embedder
 from tools.loaders.git import load_git_repo
 from tools.report import StageReport

@@ -1,8 +1,9 @@
 """Agent D's tools: fuse retrieved facts and the adapter's intuition into a cited answer.
 
 :func:`fuse` (``tools.finalist.fuse``) holds the fusion policy; ``condense`` makes a
-follow-up standalone; ``citations`` checks and renumbers ``[n]`` markers; ``extractive`` and
-``llm_finalist`` are the two finalists.
+follow-up standalone; ``citations`` checks and renumbers ``[n]`` markers; ``candidates``
+cuts facts into what may be quoted; ``extractive`` and ``llm_finalist`` are the two
+finalists.
 """
 
 from tools.finalist.answer import ANSWER_KEYS

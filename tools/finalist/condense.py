@@ -23,8 +23,8 @@ import openai
 from langchain_core.messages import BaseMessage
 
 from tools.config import Settings
+from tools.finalist.candidates import KEY, STOPWORDS, terms
 from tools.finalist.citations import sentences, strip_markers
-from tools.finalist.extractive import KEY, STOPWORDS, terms
 from tools.finalist.fuse import finalist_name
 from tools.finalist.prompts import UNVERIFIED_LABEL, condense_messages, is_refusal
 from tools.llm import make_chat_model

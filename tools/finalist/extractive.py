@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import math
 import re
-import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from tools.finalist.chatter import is_chatter, without_address
+from tools.finalist.candidates import KEY, Candidate, candidates, terms
+from tools.finalist.chatter import is_chatter
 from tools.finalist.citations import (
-    MARKER,
     fact_ref,
     normalize_space,
-    sentence_spans,
     sentences,
     strip_markers,
     table_rows,
@@ -32,16 +30,13 @@ from tools.finalist.citations import (
 from tools.finalist.leads import lead
 from tools.finalist.prompts import refusal
 from tools.index.cues import asks_about_change, asks_how_to, asks_what_fixed
-from tools.records import COMMENT_HEADING, Hit
-from tools.stemming import fold
+from tools.records import Hit
 
 MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
 MIN_SUBJECT_TERMS = 3
-MIN_WORDS = 4
-MAX_SENTENCE_CHARS = 600
 TITLE_WEIGHT = 0.5
 MEANING_WEIGHT = 5.0
 """Added to a matching sentence's score per unit of its cosine with the question; set on
@@ -50,26 +45,9 @@ RELATIVE_MIN = 0.3
 SUPPORT_COVERAGE = 0.6
 MIN_SUPPORT_TERMS = 2
 DUPLICATE_JACCARD = 0.8
-MIN_CODE_INTRO_WORDS = 2
-MAX_CODE_LINES = 8
-MAX_CODE_CHARS = 400
-MAX_INLINE_CODE = 120
 _K1, _B = 1.2, 0.75
 
-KEY = re.compile(r"\b[A-Z][A-Z0-9]+-\d+\b")
 NOTHING_MATCHES = "none of the retrieved passages mentions what the question asks about"
-_CODE_AFTER = re.compile(
-    r"[ \t]*\r?\n(?:[ \t]*\r?\n)+((?:(?:\t| {4})[^\n]*(?:\n|$))+)"
-    r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*```[^\n]*\n(.*?)\n[ \t]*```",
-    re.DOTALL,
-)
-_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)\n[ \t]*```", re.DOTALL | re.MULTILINE)
-_ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _EXPLAINS = re.compile(
     r"\b(?:caused by|due to|because|root cause|workaround|instead"
     r"|the (?:cause|reason|fix|problem|issue|limitation|solution) (?:is|was|here is)"
@@ -77,191 +55,10 @@ _EXPLAINS = re.compile(
     r"|regression|fix(?:es|ed)? (?:the|this) (?:issue|problem|bug|crash))\b",
     re.IGNORECASE,
 )
-_STOPWORD_TEXT = """
-a about above after again against all also am an and any are as at be because been before
-being below between both but by can could did do does doing done down during each few for
-from further get got had has have having he her here hers him his how i if in into is it its
-itself just let me more most my no nor not now of off on once only or other our out over own
-please same she should so some such than that the their them then there these they this
-those through to too under until up us very was we were what when where which while who whom
-why will with would you your tell know explain describe show give happen happened
-still though even yet already anymore
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 Meaning = Callable[[str, Sequence[str]], Sequence[float]]
 """How close in meaning each text is to the question: ``meaning(question, texts)`` gives
 their cosines (the embedding model's, ``Embedder.closeness``)."""
-
-
-def terms(text: str, parts: bool = True) -> list[str]:
-    """Lower-cased content terms of ``text``: stopwords out, suffixes folded.
-
-    Compound tokens such as ``ALOY-1000``, ``index.js`` or ``1.4.0`` stay whole; their
-    word parts are added too (except for Jira keys, or when ``parts`` is false) so
-    ``model-binding`` matches ``model binding``.
-    """
-    out = []
-    for token in _TOKEN.findall(text):
-        word = token.lower()
-        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
-            continue
-        out.append(fold(word))
-        if parts and not KEY.fullmatch(token) and re.search(r"[-_./]", word):
-            out.extend(
-                fold(part)
-                for part in re.split(r"[-_./]", word)
-                if len(part) > 2 and part not in STOPWORDS
-            )
-    return out
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A sentence of a fact that may go into the answer.
-
-    Attributes:
-        fact: Index of the fact in the list given to the finalist.
-        position: Order of the sentence in its fact.
-        text: The sentence, whitespace normalized (a substring of the normalized fact text).
-        terms: Its content terms (and its code's).
-        code: The code block it introduces (it ends with ``:``), lines kept.
-        item: It starts a list item.
-        listed: It is on a list item's line (an item's first or a later sentence).
-        row: It is a table row (its cells joined by `` | ``).
-        comment: It is in a Jira comment (not in the issue's description).
-        under: The terms of the document heading it sits under ("checkmap.js" for the
-            sentence that says what that script does).
-        label: The heading of the list item it is the first sentence of: what it describes
-            (`` `--debug` `` in a CLI page's options, ``* #### `--debug` ``).
-    """
-
-    fact: int
-    position: int
-    text: str
-    terms: tuple[str, ...]
-    code: str = ""
-    item: bool = False
-    listed: bool = False
-    row: bool = False
-    comment: bool = False
-    under: tuple[str, ...] = ()
-    label: str = ""
-
-    def render(self, marker: str) -> str:
-        """The sentence with its marker, and its code: inline when one short line, else fenced.
-
-        A table row is a line of its own: ``- 5 | Server was run as root [1].``; a sentence
-        describing a labelled list item follows its label: ``--debug``: Starts ...
-        """
-        if self.label:
-            return f"{self.label}: {replace(self, label='').render(marker)}"
-        if self.row:
-            return f"- {tag_sentence(self.text, marker)}"
-        if not self.code:
-            return tag_sentence(self.text, marker)
-        head = self.text.removesuffix(":")  # a heading over code has no colon of its own
-        if "\n" not in self.code and len(self.code) <= MAX_INLINE_CODE:
-            return f"{head}: `{self.code}` {marker}"
-        return f"{head} {marker}:\n\n```\n{self.code}\n```\n"
-
-
-def candidates(facts: Sequence[Hit]) -> list[Candidate]:
-    """The prose sentences, table rows and commands of every fact that can state something.
-
-    Sentences that contain text shaped like a citation marker (``[3]``) are left out so
-    that quoted text never forges a citation. A sentence ending in ``:`` introduces what
-    follows: it carries the code block that follows it ("run the following:" and
-    ``npm i -g appcd``), is kept as a list item without one (the first of the steps it
-    introduces), and is left out otherwise. In a document, a heading right above a code
-    block introduces it the same way ("Examples" and ``appcd exec /appcd/status``). The
-    first sentence of a list item headed by a heading (an option of a CLI page) carries
-    that heading as its label.
-    """
-    out = []
-    for i, fact in enumerate(facts):
-        text = str(fact.get("text", ""))
-        pieces = [(start, end, "sentence", "") for start, end in sentence_spans(text)]
-        pieces += [(start, start, "row", cells) for start, cells in table_rows(text)]
-        if fact.get("source") == "docs":
-            pieces += [
-                (m.start(), m.end(), "heading", normalize_space(m.group(1)))
-                for m in _HEADING.finditer(text)
-            ]
-            pieces += [
-                (m.start(), m.end(), "label", normalize_space(m.group(1)))
-                for m in _ITEM_HEADING.finditer(text)
-            ]
-            pieces += [(m.start(), m.end(), "code", m.group(1)) for m in _FENCED.finditer(text)]
-        first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
-        headings = [p for p in pieces if p[2] == "heading"]
-        label, quoted = "", set()
-        for position, (start, end, kind, said) in enumerate(sorted(pieces)):
-            if kind != "sentence":
-                label = said if kind == "label" else ""
-            above = [heading for at, _, _, heading in headings if at < start]
-            code = _quotable(said) if kind == "code" and above else ""
-            if code and code not in quoted and not MARKER.search(code):
-                out.append(
-                    Candidate(i, position, above[-1], tuple(terms(f"{above[-1]} {code}")), code)
-                )
-            if kind == "row" and not MARKER.search(said):
-                out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
-            code = _code_after(text, end) if kind == "heading" else ""
-            if code and not MARKER.search(said):
-                out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
-                quoted.add(code)
-            if kind != "sentence":
-                continue
-            sentence = without_address(normalize_space(text[start:end]))
-            line_start = text[text.rfind("\n", 0, start) + 1 : start]
-            item = bool(_ITEM_START.fullmatch(line_start))
-            listed = bool(_ITEM_START.match(line_start))
-            code = _code_after(text, end) if sentence.endswith(":") else ""
-            quoted.add(code)
-            short_item = item and fact.get("source") != "git"
-            words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
-            if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
-                continue
-            if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
-                continue
-            found = tuple(terms(f"{label} {sentence} {code}"))
-            comment = start > first_comment
-            under = tuple(terms(above[-1])) if above else ()
-            out.append(
-                Candidate(
-                    i,
-                    position,
-                    sentence,
-                    found,
-                    code,
-                    item,
-                    listed,
-                    comment=comment,
-                    under=under,
-                    label=label,
-                )
-            )
-            label = ""
-    return out
-
-
-def _visible(sentence: str) -> str:
-    """What a reader sees of Markdown: no images (badges), a link's text without its URL."""
-    return _LINK.sub(r"\1", _IMAGE.sub("", sentence))
-
-
-def _code_after(text: str, end: int) -> str:
-    """The code block right after offset ``end`` when it is short enough to quote."""
-    match = _CODE_AFTER.match(text, end)
-    return _quotable(match.group(1) or match.group(2)) if match else ""
-
-
-def _quotable(block: str) -> str:
-    """A code block's lines, dedented, when it is short enough to quote (else empty)."""
-    lines = [ln.rstrip() for ln in block.splitlines() if ln.strip()]
-    code = textwrap.dedent("\n".join(lines))
-    return code if len(lines) <= MAX_CODE_LINES and len(code) <= MAX_CODE_CHARS else ""
 
 
 def rank(

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from tools.config import LLMSettings
+from tools.finalist.candidates import candidates
 from tools.finalist.citations import marker_numbers, renumber, sentence_spans, tag_sentence
-from tools.finalist.extractive import candidates, check_intuition
+from tools.finalist.extractive import check_intuition
 from tools.finalist.prompts import (
     UNCITED_FLAG,
     UNVERIFIED_LABEL,

@@ -24,8 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from tools.finalist.candidates import KEY, STOPWORDS
 from tools.finalist.citations import fact_ref
-from tools.finalist.extractive import KEY, STOPWORDS
 from tools.records import Hit
 
 MIN_COVERAGE = 0.3
