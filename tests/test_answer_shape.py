@@ -312,3 +312,15 @@ def test_each_usage_example_can_be_quoted(corpus_dir, settings):
     assert "// resolves symlinks to real path, even if symlink is broken" in result["answer"]
     assert "expandPath" not in result["answer"]
     assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+def test_inline_code_after_a_colon_is_quoted_with_its_sentence(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, "ALOY-1636")])
+    question = "Is there a workaround when a custom NavigationWindow tag breaks the Android build?"
+
+    result = fuse(question, facts, None, settings)
+
+    answer = result["answer"]
+    assert 'so: `<NavigationWindowXP id="nav" module="xp.ui">` [1]' in answer
+    assert answer.count("[ERROR] Alloy compiler failed") <= 1  # not again as a sentence
+    assert verify_citations(answer, result["citations"], facts) == []

@@ -33,7 +33,8 @@ MAX_INLINE_CODE = 120
 KEY = re.compile(r"\b[A-Z][A-Z0-9]+-\d+\b")
 _CODE_AFTER = re.compile(
     r"[ \t]*\r?\n(?:[ \t]*\r?\n)+((?:(?:\t| {4})[^\n]*(?:\n|$))+)"
-    r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*```[^\n]*\n(.*?)\n[ \t]*```",
+    r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*```[^\n]*\n(.*?)\n[ \t]*```"
+    r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*((?:[ \t]*(?:`[^`\n]+`|https?://\S+)[ \t]*(?:\r?\n|$))+)",
     re.DOTALL,
 )
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
@@ -122,7 +123,7 @@ class Candidate:
             return f"- {tag_sentence(self.text, marker)}"
         if not self.code:
             return tag_sentence(self.text, marker)
-        head = self.text.removesuffix(":")  # a heading over code has no colon of its own
+        head = self.text.removesuffix(":").rstrip()  # a heading over code has no colon
         if "\n" not in self.code and len(self.code) <= MAX_INLINE_CODE:
             return f"{head}: `{self.code}` {marker}"
         return f"{head} {marker}:\n\n```\n{self.code}\n```\n"
@@ -187,6 +188,8 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
                 continue
             if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
                 continue
+            if sentence.startswith("`") and sentence.replace("`", "") in _normalized(quoted):
+                continue
             found = tuple(terms(f"{label} {sentence} {code}"))
             comment = start > first_comment
             under = tuple(terms(above[-1])) if above else ()
@@ -208,6 +211,10 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     return out
 
 
+def _normalized(codes: set[str]) -> set[str]:
+    return {normalize_space(code) for code in codes}
+
+
 def _visible(sentence: str) -> str:
     """What a reader sees of Markdown: no images (badges), a link's text without its URL."""
     return _LINK.sub(r"\1", _IMAGE.sub("", sentence))
@@ -216,7 +223,11 @@ def _visible(sentence: str) -> str:
 def _code_after(text: str, end: int) -> str:
     """The code block right after offset ``end`` when it is short enough to quote."""
     match = _CODE_AFTER.match(text, end)
-    return _quotable(match.group(1) or match.group(2)) if match else ""
+    if not match:
+        return ""
+    if match.group(3):  # lines of inline code or a URL: the code without its backticks
+        return _quotable(re.sub(r"^([ \t]*)`(.*)`[ \t]*$", r"\1\2", match.group(3), flags=re.M))
+    return _quotable(match.group(1) or match.group(2))
 
 
 def _quotable(block: str) -> str:
