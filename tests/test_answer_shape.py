@@ -234,6 +234,8 @@ def test_unseen_terms_and_a_weak_match_are_off_topic(corpus_dir, settings):
     assert result["refused"] and '"kubernetes"' in result["answer"]
     close = [dict(f, features=weak, scores={"dense": 0.7}) for f in facts]
     assert not fuse(question, close, None, settings)["refused"]  # the meaning matches
+    rare = [dict(f, features=dict(weak, rare_names=1.0)) for f in off]
+    assert not fuse(question, rare, None, settings)["refused"]  # it holds a rare name asked
 
 
 def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corpus_dir, settings):

@@ -98,6 +98,14 @@ def test_names_are_words_written_like_names(question: str, names: set[str]) -> N
     assert written_as_names(question, words) == names
 
 
+def test_rare_names_are_names_few_chunks_hold() -> None:
+    question = "My TextArea still swallows Return with suppressReturn set in the view"
+    # every known term is in 100 chunks: 1% of 10,000 is rare, 10% of 1,000 is not
+    names = {"textarea", "return", "suppressreturn"}  # "Return" is written as a name too
+    assert question_cues(question, vocabulary).rare_names == names
+    assert question_cues(question, Vocabulary(chunks=1000)).rare_names == frozenset()
+
+
 def test_record_features_of_a_commit() -> None:
     question = "Who made deepExtend more reliable in May 2015? Was it Xavier?"
     cues = question_cues(question, vocabulary)

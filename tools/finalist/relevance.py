@@ -10,9 +10,10 @@ answer:
   it (``features["coverage"]`` below :data:`MAX_NAMED_COVERAGE`);
 - the question has other terms no indexed chunk holds in any form (``monthly``:
   ``features["unknown"]``), the best fact covers little of the question (``coverage`` below
-  :data:`MIN_COVERAGE`) and matches its meaning only loosely (dense cosine below
-  :data:`MAX_OFF_TOPIC_COSINE`): people paraphrase in words the sources do not use
-  (``spacers``, ``shrank``), so an unseen word alone says little.
+  :data:`MIN_COVERAGE`), matches its meaning only loosely (dense cosine below
+  :data:`MAX_OFF_TOPIC_COSINE`) and holds no rare name the question writes
+  (``suppressReturn``: ``features["rare_names"]``): people paraphrase in words the sources
+  do not use (``spacers``, ``shrank``, ``swallows``), so an unseen word alone says little.
 
 Either way the finalist refuses instead of quoting a neighbour. A question whose named
 records are among the facts is on topic. Hits from a plain search
@@ -67,6 +68,7 @@ def _unseen(features: dict[str, float], cosine: float | None) -> bool:
         return True
     return (
         bool(features.get("unknown"))
+        and not features.get("rare_names")
         and coverage < MIN_COVERAGE
         and (cosine is None or cosine < MAX_OFF_TOPIC_COSINE)
     )

@@ -31,11 +31,13 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **how_to**: the question asks how to do something (:func:`asks_how_to`) and the record
   is a document, where steps are written down (an issue tells how one case went).
 
-Two more features are reported, not weighted: ``unknown``, how many of the question's terms
-no indexed chunk holds in any form (``transactions`` is known where ``transaction`` is), and
-``unknown_names``, how many of those the question writes as names (``Sentry``, ``visionOS``:
-:func:`written_as_names`). With ``coverage`` they tell a question about something the
-sources never mention (the finalist refuses on them).
+Three more features are reported, not weighted: ``unknown``, how many of the question's
+terms no indexed chunk holds in any form (``transactions`` is known where ``transaction``
+is); ``unknown_names``, how many of those the question writes as names (``Sentry``,
+``visionOS``: :func:`written_as_names`); and ``rare_names``, how many names the question
+writes that few chunks hold (``suppressReturn``) this record holds. With ``coverage`` they
+tell a question about something the sources never mention (the finalist refuses on them)
+from one in other words about something they do.
 
 Weights were set on ``data/eval/alloy_tuning_2.jsonl`` (with ``alloy_tuning.jsonl`` checked),
 ``how_to`` on all three tuning sets; a cue for code words (``deepExtend``) was dropped: a
@@ -87,6 +89,9 @@ MIN_TITLE_SHARE = 0.5
 MIN_CHUNKS_FOR_UNSEEN = 2000
 """Below this many chunks a word missing from the index means little (the demo's 900 chunks
 lack "print"), so no question term counts as unknown."""
+RARE_NAME_SHARE = 0.01
+"""A name the question writes that at most this share of chunks holds is a rare one
+(``suppressReturn``); set on the Alloy tuning sets (0.003 rescued none)."""
 RECORD_POOL = 40
 """Records reranked: the best of the fused list (deeper ones rarely deserve a boost)."""
 
@@ -101,6 +106,8 @@ class Cues:
         unknown: The terms no indexed chunk holds in any form (``transactions`` is known
             where ``transaction`` is; none below ``MIN_CHUNKS_FOR_UNSEEN`` chunks).
         unknown_names: Those of them the question writes as names.
+        rare_names: Known terms the question writes as names that few chunks hold
+            (``RARE_NAME_SHARE``).
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
         about_commits: It asks about a commit.
         how_to: It asks how to do something.
@@ -110,6 +117,7 @@ class Cues:
     weights: Mapping[str, float]
     unknown: frozenset[str]
     unknown_names: frozenset[str]
+    rare_names: frozenset[str]
     period: tuple[str, str] | None
     about_commits: bool
     how_to: bool
@@ -129,10 +137,19 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
         weights={t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms},
         unknown=unknown,
         unknown_names=written_as_names(question, unknown),
+        rare_names=written_as_names(
+            question, {t for t in terms if 0 < df[t] <= RARE_NAME_SHARE * n}
+        ),
         period=question_period(question),
         about_commits=asks_about_change(question),
         how_to=asks_how_to(question),
     )
+
+
+def _tokens(row: Mapping[str, Any]) -> set[str]:
+    meta = row["metadata"]
+    chunk = {**row, "metadata": json.loads(meta) if isinstance(meta, str) else meta}
+    return set(bm25_tokenize([indexed_text(chunk)])[0])
 
 
 def _headings(text: str) -> str:
@@ -240,6 +257,7 @@ def rerank(
         boost = sum(weight * features[name] for name, weight in WEIGHTS.items())
         features["unknown"] = float(len(cues.unknown))
         features["unknown_names"] = float(len(cues.unknown_names))
+        features["rare_names"] = float(len(cues.rare_names & _tokens(rows[doc])))
         scored.append((doc, fused.get(doc, 0.0) + boost, features))
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored
