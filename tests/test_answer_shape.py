@@ -19,7 +19,7 @@ from tools.finalist import fuse, verify_citations
 from tools.finalist.candidates import candidates
 from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
-from tools.finalist.extractive import rank
+from tools.finalist.extractive import Closeness, rank
 from tools.index.embeddings import get_embedder
 from tools.loaders.git import load_git_repo
 from tools.report import StageReport
@@ -181,8 +181,7 @@ def test_of_sentences_with_the_question_words_the_one_meaning_what_it_asks_ranks
     facts = hits_from_records([jira_record(corpus_dir, "ALOY-1626")])
     pool = candidates(facts)
     question = "Why is the ti.alloy plugin missing from a project cloned from GitHub?"
-    texts = list(dict.fromkeys(c.text for c in pool))
-    closeness = dict(zip(texts, get_embedder(settings).closeness(question, texts), strict=True))
+    closeness = Closeness(question, get_embedder(settings).closeness)
 
     def place(text: str, ranked: list) -> int:
         return next(i for i, (_, c) in enumerate(ranked) if c.text.startswith(text))

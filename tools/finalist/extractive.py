@@ -61,20 +61,38 @@ Meaning = Callable[[str, Sequence[str]], Sequence[float]]
 their cosines (the embedding model's, ``Embedder.closeness``)."""
 
 
+class Closeness:
+    """The cosines of sentences with one question, each computed once, in batches."""
+
+    def __init__(self, question: str, meaning: Meaning | None) -> None:
+        """Measure against ``question`` with ``meaning`` (nothing is close when None)."""
+        self._question = question
+        self._meaning = meaning
+        self._known: dict[str, float] = {}
+
+    def of(self, texts: Iterable[str]) -> Mapping[str, float]:
+        """The cosines of ``texts`` (and of any measured before), by text."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._known]
+        if self._meaning is not None and todo:
+            self._known.update(zip(todo, self._meaning(self._question, todo), strict=True))
+        return self._known
+
+
 def rank(
     question: str,
     facts: Sequence[Hit],
     pool: Sequence[Candidate],
     min_terms: int = 2,
-    closeness: Mapping[str, float] | None = None,
+    closeness: Closeness | None = None,
 ) -> list[tuple[float, Candidate]]:
     """Score the candidates against the question, best first; weak ones are left out.
 
     A sentence scores its BM25 weight for the question terms it contains or the document
     heading it sits under holds (other than its page's title), plus ``TITLE_WEIGHT`` times
     the weights of the question terms in its fact's title, plus ``MEANING_WEIGHT`` times its
-    cosine with the question in ``closeness`` (by sentence text) when positive: of two
-    sentences with the question's words, the one that says what it asks. Every sentence of a
+    cosine with the question (``closeness``, measured only for these sentences) when
+    positive: of two sentences with the question's words, the one that says what it asks.
+    Every sentence of a
     fact the question names by id (``ALOY-1000``, a sha prefix, a doc path) also gets the largest
     possible term weight. Other sentences must match, in themselves, their heading or their
     fact's title, ``min_terms`` distinct question terms (one for questions of one or two
@@ -93,17 +111,21 @@ def rank(
     in_title = [query & title for title in titles]
     named = [names_fact(question, f) for f in facts]
     needed = 1 if len(set(terms(question, parts=False))) <= 2 else min_terms
-    scored = []
+    matching = []
     for c in pool:
         under = set(c.under) - titles[c.fact]  # a page's title heading is over every sentence
         tf = Counter(t for t in (*c.terms, *under) if t in query)
         if not named[c.fact] and len(tf.keys() | in_title[c.fact]) < needed:
             continue
         norm = _K1 * (1 - _B + _B * len(c.terms) / avg_len)
-        score = sum(idf[t] * f * (_K1 + 1) / (f + norm) for t, f in tf.items())
-        if score:
-            score += TITLE_WEIGHT * sum(idf[t] for t in in_title[c.fact])
-            score += MEANING_WEIGHT * max(0.0, (closeness or {}).get(c.text, 0.0))
+        words = sum(idf[t] * f * (_K1 + 1) / (f + norm) for t, f in tf.items())
+        if words:
+            words += TITLE_WEIGHT * sum(idf[t] for t in in_title[c.fact])
+        matching.append((words, c))
+    near = closeness.of(c.text for words, c in matching if words) if closeness else {}
+    scored = []
+    for words, c in matching:
+        score = words + MEANING_WEIGHT * max(0.0, near.get(c.text, 0.0)) if words else 0.0
         score += named_weight if named[c.fact] else 0.0
         if score > 0:
             scored.append((score, c))
@@ -253,8 +275,7 @@ def extractive_answer(
     """
     status = "dropped" if intuition and intuition.strip() else "none"
     pool = [c for c in candidates(facts) if not is_chatter(c.text)]
-    texts = list(dict.fromkeys(c.text for c in pool))
-    closeness = dict(zip(texts, meaning(question, texts), strict=True)) if meaning and texts else {}
+    closeness = Closeness(question, meaning)
     ranked = rank(question, facts, pool, closeness=closeness)
     groups = _records(facts)
     commits = _commits(question, facts, groups)
@@ -289,7 +310,7 @@ def _focus(
     pool: Sequence[Candidate],
     ranked: list[tuple[float, Candidate]],
     named: list[list[int]],
-    closeness: Mapping[str, float],
+    closeness: Closeness,
 ) -> tuple[list[int], list[tuple[float, Candidate]]]:
     """The record that answers (see ``extractive_answer``) and the ranking to quote it by.
 
