@@ -41,6 +41,9 @@ TITLE_WEIGHT = 0.5
 MEANING_WEIGHT = 5.0
 """Added to a matching sentence's score per unit of its cosine with the question; set on
 the three Alloy tuning sets (2 to 10 did as well, 25 worse)."""
+MEANING_POOL = 16
+"""Sentences embedded per question: the best by their words (16 answered the tuning sets
+as embedding all did; 8 lost a fact)."""
 RELATIVE_MIN = 0.3
 SUPPORT_COVERAGE = 0.6
 MIN_SUPPORT_TERMS = 2
@@ -90,8 +93,9 @@ def rank(
     A sentence scores its BM25 weight for the question terms it contains or the document
     heading it sits under holds (other than its page's title), plus ``TITLE_WEIGHT`` times
     the weights of the question terms in its fact's title, plus ``MEANING_WEIGHT`` times its
-    cosine with the question (``closeness``, measured only for these sentences) when
-    positive: of two sentences with the question's words, the one that says what it asks.
+    cosine with the question when positive (``closeness``, measured for the
+    ``MEANING_POOL`` sentences best by their words): of two sentences with the question's
+    words, the one that says what it asks.
     Every sentence of a
     fact the question names by id (``ALOY-1000``, a sha prefix, a doc path) also gets the largest
     possible term weight. Other sentences must match, in themselves, their heading or their
@@ -111,18 +115,19 @@ def rank(
     in_title = [query & title for title in titles]
     named = [names_fact(question, f) for f in facts]
     needed = 1 if len(set(terms(question, parts=False))) <= 2 else min_terms
-    matching = []
+    matching, lexical = [], []
     for c in pool:
         under = set(c.under) - titles[c.fact]  # a page's title heading is over every sentence
         tf = Counter(t for t in (*c.terms, *under) if t in query)
-        if not named[c.fact] and len(tf.keys() | in_title[c.fact]) < needed:
-            continue
         norm = _K1 * (1 - _B + _B * len(c.terms) / avg_len)
         words = sum(idf[t] * f * (_K1 + 1) / (f + norm) for t, f in tf.items())
         if words:
             words += TITLE_WEIGHT * sum(idf[t] for t in in_title[c.fact])
-        matching.append((words, c))
-    near = closeness.of(c.text for words, c in matching if words) if closeness else {}
+            lexical.append((words, c))
+        if named[c.fact] or len(tf.keys() | in_title[c.fact]) >= needed:
+            matching.append((words, c))
+    lexical.sort(key=lambda item: -item[0])  # the best by words, whatever min_terms is
+    near = closeness.of(c.text for _, c in lexical[:MEANING_POOL]) if closeness else {}
     scored = []
     for words, c in matching:
         score = words + MEANING_WEIGHT * max(0.0, near.get(c.text, 0.0)) if words else 0.0

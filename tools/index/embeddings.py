@@ -246,10 +246,10 @@ class Embedder:
         Raises:
             EmbeddingError: The model failed on the input.
         """
-        vectors = self.encode(texts)
-        question = self.encode_query(query)[0]
-        norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(question)
-        return (vectors @ question / np.maximum(norms, 1e-12)).tolist()
+        question, *vectors = self.encode([query, *texts])  # one forward pass
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(question)
+        return (matrix @ question / np.maximum(norms, 1e-12)).tolist()
 
 
 @cache
