@@ -79,14 +79,13 @@ def run_graph(ctx: Context, rounds: int) -> tuple[list[float], dict[str, float],
 
 def run_tools(ctx: Context, rounds: int, ask_adapter: bool) -> list[float]:
     """The same work called directly on the tools, sequentially, with no graph."""
-    from tools.finalist import fuse
-    from tools.index.embeddings import get_embedder
+    from tools.finalist import fuse, sentence_meaning
     from tools.index.search import Retriever
     from tools.lora.infer import get_intuition
 
     settings = ctx.settings
     retriever = Retriever(settings, ctx.data_path)
-    embedder = get_embedder(settings)
+    meaning = sentence_meaning(settings)
     adapter = get_intuition(settings, ctx.data_path) if ask_adapter else None
     latencies = []
     for _ in range(rounds):
@@ -94,7 +93,7 @@ def run_tools(ctx: Context, rounds: int, ask_adapter: bool) -> list[float]:
             start = time.perf_counter()
             facts = retriever.search(question, k=settings.chat.top_k, mode="hybrid")
             intuition = adapter.generate(question) if adapter else None
-            fuse(question, facts, intuition, settings, meaning=embedder.closeness)
+            fuse(question, facts, intuition, settings, meaning=meaning)
             latencies.append(time.perf_counter() - start)
     return latencies
 

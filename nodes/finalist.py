@@ -35,9 +35,8 @@ def condense(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]
 
 def fuse(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
     """Compose the answer: facts win, citations as [n], unsupported intuition labelled."""
-    from tools.finalist import ANSWER_KEYS
+    from tools.finalist import ANSWER_KEYS, sentence_meaning
     from tools.finalist import fuse as fuse_answer
-    from tools.index.embeddings import get_embedder
 
     ctx = get_context(runtime, config)
     writer = get_stream_writer()
@@ -55,7 +54,7 @@ def fuse(state: ChatState, config: RunnableConfig, runtime: Runtime[Context]) ->
         state.get("intuition"),
         ctx.settings,
         stream_callback=emit,
-        meaning=get_embedder(ctx.settings).closeness,
+        meaning=sentence_meaning(ctx.settings),
     )
     answer = {key: result[key] for key in ANSWER_KEYS}
     if state.get("intuition") is None and state.get("intuition_status"):

@@ -15,7 +15,7 @@ import pytest
 
 from tests.test_finalist_extractive import doc_record, hits_from_records, jira_record
 from tools.config import Settings
-from tools.finalist import fuse, verify_citations
+from tools.finalist import fuse, sentence_meaning, verify_citations
 from tools.finalist.candidates import candidates
 from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
@@ -191,6 +191,14 @@ def test_of_sentences_with_the_question_words_the_one_meaning_what_it_asks_ranks
     assert place(link, words_only) < place(cause, words_only)  # "GitHub" is in its URL
     with_meaning = rank(question, facts, pool, closeness=closeness)
     assert place(cause, with_meaning) < place(link, with_meaning)
+
+
+def test_sentence_meaning_is_a_setting(settings):
+    assert sentence_meaning(settings) is not None  # on by default
+    off = settings.model_copy(
+        update={"chat": settings.chat.model_copy(update={"sentence_meaning": False})}
+    )
+    assert sentence_meaning(off) is None
 
 
 @pytest.mark.parametrize(

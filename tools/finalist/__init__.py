@@ -8,7 +8,7 @@ finalists.
 
 from tools.finalist.answer import ANSWER_KEYS
 from tools.finalist.citations import verify_citations
-from tools.finalist.fuse import finalist_name, fuse, relevant_facts
+from tools.finalist.fuse import finalist_name, fuse, relevant_facts, sentence_meaning
 from tools.finalist.prompts import DONT_KNOW
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "finalist_name",
     "fuse",
     "relevant_facts",
+    "sentence_meaning",
     "verify_citations",
 ]

@@ -47,6 +47,15 @@ from tools.records import Hit
 log = logging.getLogger(__name__)
 
 
+def sentence_meaning(settings: Settings) -> Meaning | None:
+    """The embedding model's closeness for ``fuse`` when ``chat.sentence_meaning`` is on."""
+    if not settings.chat.sentence_meaning:
+        return None
+    from tools.index.embeddings import get_embedder
+
+    return get_embedder(settings).closeness
+
+
 def finalist_name(llm: LLMSettings) -> str:
     """``openai`` or ``extractive`` for the ``model_d`` settings (``auto`` picks by key)."""
     return "openai" if llm.resolved_provider("extractive") == "openai" else "extractive"
