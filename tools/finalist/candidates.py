@@ -137,78 +137,105 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     follows: it carries the code block that follows it ("run the following:" and
     ``npm i -g appcd``), is kept as a list item without one (the first of the steps it
     introduces), and is left out otherwise. In a document, a heading right above a code
-    block introduces it the same way ("Examples" and ``appcd exec /appcd/status``). The
-    first sentence of a list item headed by a heading (an option of a CLI page) carries
-    that heading as its label.
+    block introduces it the same way ("Examples" and ``appcd exec /appcd/status``), any
+    other short code block is quoted under its nearest heading, and the first sentence of
+    a list item headed by a heading (an option of a CLI page) carries that heading as its
+    label.
     """
-    out = []
-    for i, fact in enumerate(facts):
-        text = str(fact.get("text", ""))
-        pieces = [(start, end, "sentence", "") for start, end in sentence_spans(text)]
-        pieces += [(start, start, "row", cells) for start, cells in table_rows(text)]
-        if fact.get("source") == "docs":
-            pieces += [
-                (m.start(), m.end(), "heading", normalize_space(m.group(1)))
-                for m in _HEADING.finditer(text)
-            ]
-            pieces += [
-                (m.start(), m.end(), "label", normalize_space(m.group(1)))
-                for m in _ITEM_HEADING.finditer(text)
-            ]
-            pieces += [(m.start(), m.end(), "code", m.group(1)) for m in _FENCED.finditer(text)]
-        first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
-        headings = [p for p in pieces if p[2] == "heading"]
-        label, quoted = "", set()
-        for position, (start, end, kind, said) in enumerate(sorted(pieces)):
-            if kind != "sentence":
-                label = said if kind == "label" else ""
-            above = [heading for at, _, _, heading in headings if at < start]
-            code = _quotable(said) if kind == "code" and above else ""
-            if code and code not in quoted and not MARKER.search(code):
-                out.append(
-                    Candidate(i, position, above[-1], tuple(terms(f"{above[-1]} {code}")), code)
-                )
-            if kind == "row" and not MARKER.search(said):
-                out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
-            code = _code_after(text, end) if kind == "heading" else ""
-            if code and not MARKER.search(said):
-                out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
-                quoted.add(code)
-            if kind != "sentence":
-                continue
-            sentence = without_address(normalize_space(text[start:end]))
-            line_start = text[text.rfind("\n", 0, start) + 1 : start]
-            item = bool(_ITEM_START.fullmatch(line_start))
-            listed = bool(_ITEM_START.match(line_start))
-            code = _code_after(text, end) if sentence.endswith(":") else ""
+    return [c for i, fact in enumerate(facts) for c in _fact_candidates(i, fact)]
+
+
+def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
+    text = str(fact.get("text", ""))
+    pieces = _pieces(text, docs=fact.get("source") == "docs")
+    headings = [(at, said) for at, _, kind, said in pieces if kind == "heading"]
+    first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
+    out: list[Candidate] = []
+    quoted: set[str] = set()  # code already carried by a heading or a sentence
+    label = ""
+    for position, (start, end, kind, said) in enumerate(pieces):
+        above = [heading for at, heading in headings if at < start]
+        if kind == "sentence":
+            found = _sentence(i, position, fact, text, (start, end), label, above, quoted)
+            if found:  # the label goes to the item's first sentence that can be quoted
+                out.append(replace(found, comment=start > first_comment))
+                label = ""
+            continue
+        label = said if kind == "label" else ""
+        if MARKER.search(said):
+            continue
+        if kind == "row":
+            out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
+        code = _code_after(text, end) if kind == "heading" else ""
+        if code:
+            out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
             quoted.add(code)
-            short_item = item and fact.get("source") != "git"
-            words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
-            if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
-                continue
-            if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
-                continue
-            if sentence.startswith("`") and sentence.replace("`", "") in _normalized(quoted):
-                continue
-            found = tuple(terms(f"{label} {sentence} {code}"))
-            comment = start > first_comment
-            under = tuple(terms(above[-1])) if above else ()
-            out.append(
-                Candidate(
-                    i,
-                    position,
-                    sentence,
-                    found,
-                    code,
-                    item,
-                    listed,
-                    comment=comment,
-                    under=under,
-                    label=label,
-                )
-            )
-            label = ""
+        code = _quotable(said) if kind == "code" and above else ""
+        if code and code not in quoted:
+            out.append(Candidate(i, position, above[-1], tuple(terms(f"{above[-1]} {code}")), code))
     return out
+
+
+def _pieces(text: str, docs: bool) -> list[tuple[int, int, str, str]]:
+    """A fact's pieces that may be quoted, ``(start, end, kind, text)`` in reading order.
+
+    Sentences and table rows; in a document also headings, list-item headings (labels)
+    and fenced code blocks.
+    """
+    pieces = [(start, end, "sentence", "") for start, end in sentence_spans(text)]
+    pieces += [(start, start, "row", cells) for start, cells in table_rows(text)]
+    if docs:
+        found = ((_HEADING, "heading"), (_ITEM_HEADING, "label"))
+        for pattern, kind in found:
+            pieces += [
+                (m.start(), m.end(), kind, normalize_space(m.group(1)))
+                for m in pattern.finditer(text)
+            ]
+        pieces += [(m.start(), m.end(), "code", m.group(1)) for m in _FENCED.finditer(text)]
+    return sorted(pieces)
+
+
+def _sentence(
+    i: int,
+    position: int,
+    fact: Hit,
+    text: str,
+    span: tuple[int, int],
+    label: str,
+    above: list[str],
+    quoted: set[str],
+) -> Candidate | None:
+    """The candidate of one prose sentence, or None when it cannot state anything.
+
+    The code it introduces (it ends with ``:``) is added to ``quoted``.
+    """
+    start, end = span
+    sentence = without_address(normalize_space(text[start:end]))
+    line_start = text[text.rfind("\n", 0, start) + 1 : start]
+    item = bool(_ITEM_START.fullmatch(line_start))
+    listed = bool(_ITEM_START.match(line_start))
+    code = _code_after(text, end) if sentence.endswith(":") else ""
+    if code:
+        quoted.add(code)
+    short_item = item and fact.get("source") != "git"
+    words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
+    if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
+        return None
+    if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
+        return None
+    if sentence.startswith("`") and sentence.replace("`", "") in _normalized(quoted):
+        return None  # inline code a sentence before it carries
+    return Candidate(
+        i,
+        position,
+        sentence,
+        tuple(terms(f"{label} {sentence} {code}")),
+        code,
+        item,
+        listed,
+        under=tuple(terms(above[-1])) if above else (),
+        label=label,
+    )
 
 
 def _normalized(codes: set[str]) -> set[str]:
