@@ -16,11 +16,11 @@ import pytest
 from tests.test_finalist_extractive import doc_record, hits_from_records, jira_record
 from tools.config import Settings
 from tools.finalist import fuse, sentence_meaning, verify_citations
-from tools.finalist.candidates import candidates
+from tools.finalist.candidates import candidates, terms
 from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
 from tools.finalist.extractive import Closeness, rank
-from tools.index.embeddings import get_embedder
+from tools.index.embeddings import EmbeddingError, get_embedder
 from tools.loaders.git import load_git_repo
 from tools.report import StageReport
 from tools.sample_data import rebuild_repo
@@ -194,11 +194,39 @@ def test_of_sentences_with_the_question_words_the_one_meaning_what_it_asks_ranks
 
 
 def test_sentence_meaning_is_a_setting(settings):
-    assert sentence_meaning(settings) is not None  # on by default
+    meaning = sentence_meaning(settings)  # on by default
+    assert meaning is not None and meaning("start the daemon", []) == []
     off = settings.model_copy(
         update={"chat": settings.chat.model_copy(update={"sentence_meaning": False})}
     )
     assert sentence_meaning(off) is None
+
+
+def test_a_failing_model_leaves_the_ranking_to_words(corpus_dir, caplog):
+    facts = hits_from_records([jira_record(corpus_dir, "ALOY-1626")])
+    pool = candidates(facts)
+    question = "Why is the ti.alloy plugin missing from a project cloned from GitHub?"
+
+    def broken(question: str, texts: list[str]) -> list[float]:
+        raise EmbeddingError("model file is corrupt")
+
+    ranked = rank(question, facts, pool, closeness=Closeness(question, broken))
+
+    assert [c for _, c in ranked] == [c for _, c in rank(question, facts, pool)]
+    assert "ranked by words only: model file is corrupt" in caplog.text
+
+
+def test_code_block_edges_a_parser_must_get_right():
+    text = "## Usage\n\n```\n```\n\nThen install:\n\n```sh\n# not a heading\nnpm i x\n```\n"
+    text += "\nAnd now you can use the package in your own code.\n"
+    facts = [{"chunk_id": "c", "doc_id": "docs:x.md", "source": "docs", "text": text}]
+
+    found = candidates(facts)
+
+    assert [(c.text, c.code) for c in found if c.code] == [
+        ("Then install:", "# not a heading\nnpm i x")  # not the prose after an empty block
+    ]
+    assert {c.under for c in found} == {tuple(terms("Usage"))}  # the comment is no heading
 
 
 @pytest.mark.parametrize(

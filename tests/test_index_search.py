@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,16 @@ def test_a_version_number_is_one_token(tmp_path: Path, corpus_dir: Path) -> None
     top = Retriever(Settings(), tmp_path).search("What was fixed in 1.16.2?", k=1, mode="bm25")
 
     assert "## [1.16.2]" in top[0]["text"]  # not any section that says "fixed"
+
+
+def test_an_index_tokenized_by_an_older_rule_says_so(tmp_path: Path, corpus_dir: Path, caplog):
+    write_chunks(tmp_path, corpus_chunks(corpus_dir, limit=5))
+    assert run_index(Settings(), tmp_path).status == "ok"
+    manifest = next((tmp_path / "index" / "versions").glob("*/manifest.json"))
+    data = json.loads(manifest.read_text())
+    data["bm25"]["tokenizer"] = "(?u)\\b\\w\\w+\\b"
+    manifest.write_text(json.dumps(data))
+
+    Retriever(Settings(), tmp_path)
+
+    assert "tokenized for BM25 by an older rule" in caplog.text

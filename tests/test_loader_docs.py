@@ -288,3 +288,6 @@ def test_a_changelog_is_titled_by_its_folder_not_its_latest_entry(
         "validator.js CHANGELOG"
     )
     assert "\n## [1.17.3](" in records["docs:CHANGELOG.md"].text  # the entries are kept
+    (root / "guide.md").write_text("# 1.1 Overview\n\nWhat the guide covers.\n")
+    records, _ = _load(tmp_path, "alloy")
+    assert records["docs:guide.md"].title == "1.1 Overview"  # a numbered section, no changelog

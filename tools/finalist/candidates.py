@@ -33,12 +33,12 @@ MAX_INLINE_CODE = 120
 KEY = re.compile(r"\b[A-Z][A-Z0-9]+-\d+\b")
 _CODE_AFTER = re.compile(
     r"[ \t]*\r?\n(?:[ \t]*\r?\n)+((?:(?:\t| {4})[^\n]*(?:\n|$))+)"
-    r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*```[^\n]*\n(.*?)\n[ \t]*```"
+    r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*```[^\n]*\n(.*?)(?m:^)[ \t]*```"
     r"|[ \t]*\r?\n(?:[ \t]*\r?\n)*((?:[ \t]*(?:`[^`\n]+`|https?://\S+)[ \t]*(?:\r?\n|$))+)",
     re.DOTALL,
 )
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)\n[ \t]*```", re.DOTALL | re.MULTILINE)
+_FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
 _ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -185,13 +185,14 @@ def _pieces(text: str, docs: bool) -> list[tuple[int, int, str, str]]:
     pieces = [(start, end, "sentence", "") for start, end in sentence_spans(text)]
     pieces += [(start, start, "row", cells) for start, cells in table_rows(text)]
     if docs:
-        found = ((_HEADING, "heading"), (_ITEM_HEADING, "label"))
-        for pattern, kind in found:
+        blocks = [(m.start(), m.end(), "code", m.group(1)) for m in _FENCED.finditer(text)]
+        for pattern, kind in ((_HEADING, "heading"), (_ITEM_HEADING, "label")):
             pieces += [
                 (m.start(), m.end(), kind, normalize_space(m.group(1)))
                 for m in pattern.finditer(text)
-            ]
-        pieces += [(m.start(), m.end(), "code", m.group(1)) for m in _FENCED.finditer(text)]
+                if not any(start < m.start() < end for start, end, _, _ in blocks)
+            ]  # a "# comment" line in a code block is no heading
+        pieces += blocks
     return sorted(pieces)
 
 

@@ -11,6 +11,7 @@ index. The result is deterministic for the same input.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -30,7 +31,10 @@ from tools.finalist.citations import (
 from tools.finalist.leads import lead
 from tools.finalist.prompts import refusal
 from tools.index.cues import asks_about_change, asks_how_to, asks_what_fixed
+from tools.index.embeddings import EmbeddingError
 from tools.records import Hit
+
+log = logging.getLogger(__name__)
 
 MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
@@ -65,7 +69,10 @@ their cosines (the embedding model's, ``Embedder.closeness``)."""
 
 
 class Closeness:
-    """The cosines of sentences with one question, each computed once, in batches."""
+    """The cosines of sentences with one question, each computed once, in batches.
+
+    When the model fails, the sentences are ranked by their words alone (logged).
+    """
 
     def __init__(self, question: str, meaning: Meaning | None) -> None:
         """Measure against ``question`` with ``meaning`` (nothing is close when None)."""
@@ -77,7 +84,11 @@ class Closeness:
         """The cosines of ``texts`` (and of any measured before), by text."""
         todo = [t for t in dict.fromkeys(texts) if t not in self._known]
         if self._meaning is not None and todo:
-            self._known.update(zip(todo, self._meaning(self._question, todo), strict=True))
+            try:
+                self._known.update(zip(todo, self._meaning(self._question, todo), strict=True))
+            except EmbeddingError as failed:  # words alone still rank the sentences
+                log.warning("sentences ranked by words only: %s", failed)
+                self._meaning = None
         return self._known
 
 
@@ -95,10 +106,9 @@ def rank(
     the weights of the question terms in its fact's title, plus ``MEANING_WEIGHT`` times its
     cosine with the question when positive (``closeness``, measured for the
     ``MEANING_POOL`` sentences best by their words): of two sentences with the question's
-    words, the one that says what it asks.
-    Every sentence of a
-    fact the question names by id (``ALOY-1000``, a sha prefix, a doc path) also gets the largest
-    possible term weight. Other sentences must match, in themselves, their heading or their
+    words, the one that says what it asks. Every sentence of a fact the question names by id
+    (``ALOY-1000``, a sha prefix, a doc path) also gets the largest possible term weight.
+    Other sentences must match, in themselves, their heading or their
     fact's title, ``min_terms`` distinct question terms (one for questions of one or two
     words, ``tools/checkmap.js`` being one): one common word of a long question is not an
     answer. Sentences below ``RELATIVE_MIN`` of the best score are dropped.

@@ -48,12 +48,20 @@ log = logging.getLogger(__name__)
 
 
 def sentence_meaning(settings: Settings) -> Meaning | None:
-    """The embedding model's closeness for ``fuse`` when ``chat.sentence_meaning`` is on."""
+    """The embedding model's closeness for ``fuse`` when ``chat.sentence_meaning`` is on.
+
+    The model is loaded on the first sentence to measure (a refusal or the LLM finalist
+    needs none).
+    """
     if not settings.chat.sentence_meaning:
         return None
-    from tools.index.embeddings import get_embedder
 
-    return get_embedder(settings).closeness
+    def meaning(question: str, texts: Sequence[str]) -> Sequence[float]:
+        from tools.index.embeddings import get_embedder
+
+        return get_embedder(settings).closeness(question, texts)
+
+    return meaning
 
 
 def finalist_name(llm: LLMSettings) -> str:

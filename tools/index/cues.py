@@ -22,6 +22,9 @@ _CHANGED = (
     r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified)"
 )
 _WHAT_FIXED = r"\bwhat (?:fixed|changed)\b"
+_WHAT_THE_FIX_WAS = re.compile(
+    rf"{_WHAT_FIXED}|\bwhat (?:was|were|is) the (?:fix|change)", re.IGNORECASE
+)
 _ABOUT_CHANGE = re.compile(
     rf"\bcommit(?:s|ted)?\b|{_WHAT_FIXED}|\bwhich (?:change|fix)\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
@@ -71,7 +74,7 @@ def asks_about_change(question: str) -> bool:
 
 def asks_what_fixed(question: str) -> bool:
     """Whether a question asks what a fix or change was ("what fixed ALOY-12?")."""
-    return re.search(_WHAT_FIXED, question, re.IGNORECASE) is not None
+    return _WHAT_THE_FIX_WAS.search(question) is not None
 
 
 def question_period(question: str) -> tuple[str, str] | None:

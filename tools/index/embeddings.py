@@ -246,8 +246,8 @@ class Embedder:
         Raises:
             EmbeddingError: The model failed on the input.
         """
-        question, *vectors = self.encode([query, *texts])  # one forward pass
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        vectors = self.encode([query, *texts])  # the question with its texts, one batch
+        question, matrix = vectors[0], vectors[1:]
         norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(question)
         return (matrix @ question / np.maximum(norms, 1e-12)).tolist()
 

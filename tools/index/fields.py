@@ -17,7 +17,12 @@ from tools.records import Chunk, display_id
 BM25_TOKEN = r"(?u)(?<![\w.])v?\d+(?:\.\d+)+\b|\b\w\w+\b"
 """How BM25 splits text: a version number (``2.0.1``, ``v2.0.1``) is one token, other
 tokens are words of two or more characters (bm25s's default, which splits ``2.0.1`` into
-digits too short to keep). Part of the index's inputs: changing it rewrites the index."""
+digits too short to keep)."""
+BM25_VERSION_PREFIX = r"^v(?=\d+\.)"
+"""The ``v`` dropped from a version token, so "2.0.1" finds a changelog's "# v2.0.1"."""
+BM25_TOKENIZER = f"{BM25_TOKEN} {BM25_VERSION_PREFIX}"
+"""What identifies BM25's tokenization: part of the index stage's inputs and of each
+index version's manifest, so changing it rewrites the index."""
 
 MONTHS = (
     "January",

@@ -146,12 +146,6 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
     )
 
 
-def _tokens(row: Mapping[str, Any]) -> set[str]:
-    meta = row["metadata"]
-    chunk = {**row, "metadata": json.loads(meta) if isinstance(meta, str) else meta}
-    return set(bm25_tokenize([indexed_text(chunk)])[0])
-
-
 def _headings(text: str) -> str:
     """The Markdown heading lines of a chunk's text, without their ``#`` marks."""
     return " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
@@ -166,7 +160,10 @@ def _in_any_form(terms: frozenset[str], text: str) -> set[str]:
 def record_features(
     cues: Cues, row: Mapping[str, Any], linked: bool, named: bool
 ) -> dict[str, float]:
-    """Each feature of the module docstring for one record (its first chunk row), 0..1."""
+    """Each feature of the module docstring for one record (its first chunk row).
+
+    All are 0..1 but ``rare_names``, a count.
+    """
     meta = row["metadata"]
     meta = json.loads(meta) if isinstance(meta, str) else meta
     source = row["source"]
@@ -197,6 +194,7 @@ def record_features(
         "section": sum(cues.weights[t] for t in in_headings) / total if total else 0.0,
         "merge": float(bool(meta.get("merge"))),
         "how_to": float(cues.how_to and source == "docs"),
+        "rare_names": float(len(cues.rare_names & found)),
     }
 
 
@@ -257,7 +255,6 @@ def rerank(
         boost = sum(weight * features[name] for name, weight in WEIGHTS.items())
         features["unknown"] = float(len(cues.unknown))
         features["unknown_names"] = float(len(cues.unknown_names))
-        features["rare_names"] = float(len(cues.rare_names & _tokens(rows[doc])))
         scored.append((doc, fused.get(doc, 0.0) + boost, features))
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored

@@ -21,6 +21,7 @@ import numpy as np
 
 from tools.config import Settings
 from tools.index.embeddings import EmbeddingConfig, load_embedder
+from tools.index.fields import BM25_TOKENIZER
 from tools.index.rerank import fuse_records, question_cues, rerank
 from tools.index.store import (
     IndexMismatchError,
@@ -143,6 +144,12 @@ class Retriever:
                 f"the index in {index_root(self.data_dir)} was built with embedding model "
                 f"{built!r} but model_b.model is {self._model!r}: run "
                 "`data-alchemy ingest --stage index --rebuild`"
+            )
+        if (version.manifest.get("bm25") or {}).get("tokenizer") != BM25_TOKENIZER:
+            log.warning(
+                "index version %s was tokenized for BM25 by an older rule (version numbers "
+                "are not searchable): run `data-alchemy ingest` to rewrite it (no re-embedding)",
+                version.name,
             )
         return version
 

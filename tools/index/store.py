@@ -38,7 +38,7 @@ import numpy as np
 
 from tools.config import IndexSettings
 from tools.datadir import DataDir
-from tools.index.fields import BM25_TOKEN
+from tools.index.fields import BM25_TOKEN, BM25_TOKENIZER, BM25_VERSION_PREFIX
 from tools.jsonl import atomic_open, read_json, write_json
 from tools.records import Chunk
 from tools.stemming import fold
@@ -126,7 +126,7 @@ def normalize_date(value: Any) -> str | None:
     return parsed.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-_VERSION_V = re.compile(r"^v(?=\d+\.)")
+_VERSION_V = re.compile(BM25_VERSION_PREFIX)
 
 
 def bm25_tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -313,7 +313,7 @@ def write_version(
             "method": bm25.method,
             "k1": bm25.k1,
             "b": bm25.b,
-            "token_pattern": BM25_TOKEN,
+            "tokenizer": BM25_TOKENIZER,
         },
     }
     manifest["counts"] = {**manifest.get("counts", {}), "links": links}

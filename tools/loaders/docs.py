@@ -38,22 +38,23 @@ from tools.report import StageReport
 
 _Converted = tuple[str | None, str, dict[str, Any]]
 _VERSION_ENTRY = re.compile(r"^\W*v?\d+(?:\.\d+)+\b")
+_CHANGELOG = re.compile(r"change(?:s|log)|history|news|releases?", re.IGNORECASE)
 
 
-def _title(heading: str | None, path: Path, root: Path) -> str:
+def _title(heading: str | None, path: Path) -> str:
     """A document's title: its first heading, else its file name.
 
     A changelog's first heading is its latest entry ("v2.0.7 (Apr 26, 2021)"), which names
-    no page: such a document is titled by its folder (the project at the root) and file
-    name, ``appcd-fswatcher CHANGELOG``.
+    no page: such a document is titled by its folder (the project at the docs root) and
+    file name, ``appcd-fswatcher CHANGELOG``. A numbered section ("1.1 Overview") of any
+    other file stays its title.
     """
     heading = (heading or "").strip()
-    if heading and not _VERSION_ENTRY.match(heading):
-        return heading
     if not heading:
         return path.name
-    folder = path.parent.name if path.parent != root else root.name
-    return f"{folder} {path.stem}"
+    if _VERSION_ENTRY.match(heading) and _CHANGELOG.fullmatch(path.stem):
+        return f"{path.parent.name} {path.stem}"
+    return heading
 
 
 def load_document(
@@ -90,7 +91,7 @@ def load_document(
         id=f"docs:{relative}",
         source="docs",
         uri=f"{base_url.rstrip('/')}/{quote(relative)}" if base_url else relative,
-        title=_title(title, path, root),
+        title=_title(title, path),
         text=text,
         metadata={k: v for k, v in metadata.items() if v not in (None, "")},
     )
