@@ -151,7 +151,7 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
     headings = [(at, said) for at, _, kind, said in pieces if kind == "heading"]
     first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
     out: list[Candidate] = []
-    quoted: set[str] = set()  # code already carried by a heading or a sentence
+    quoted: set[str] = set()  # code a heading or a sentence carries, whitespace normalized
     label = ""
     for position, (start, end, kind, said) in enumerate(pieces):
         above = [heading for at, heading in headings if at < start]
@@ -169,9 +169,9 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
         code = _code_after(text, end) if kind == "heading" else ""
         if code:
             out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
-            quoted.add(code)
+            quoted.add(normalize_space(code))
         code = _quotable(said) if kind == "code" and above else ""
-        if code and code not in quoted:
+        if code and normalize_space(code) not in quoted:
             out.append(Candidate(i, position, above[-1], tuple(terms(f"{above[-1]} {code}")), code))
     return out
 
@@ -217,14 +217,14 @@ def _sentence(
     listed = bool(_ITEM_START.match(line_start))
     code = _code_after(text, end) if sentence.endswith(":") else ""
     if code:
-        quoted.add(code)
+        quoted.add(normalize_space(code))
     short_item = item and fact.get("source") != "git"
     words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
     if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
         return None
     if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
         return None
-    if sentence.startswith("`") and sentence.replace("`", "") in _normalized(quoted):
+    if sentence.startswith("`") and sentence.replace("`", "") in quoted:
         return None  # inline code a sentence before it carries
     return Candidate(
         i,
@@ -237,10 +237,6 @@ def _sentence(
         under=tuple(terms(above[-1])) if above else (),
         label=label,
     )
-
-
-def _normalized(codes: set[str]) -> set[str]:
-    return {normalize_space(code) for code in codes}
 
 
 def _visible(sentence: str) -> str:

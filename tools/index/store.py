@@ -141,7 +141,7 @@ def bm25_tokenize(texts: Sequence[str]) -> list[list[str]]:
         return_ids=False,
         show_progress=False,
     )
-    return [[_VERSION_V.sub("", t, count=1) for t in doc] for doc in split]
+    return [[t[1:] if t[0] == "v" and _VERSION_V.match(t) else t for t in doc] for doc in split]
 
 
 # --------------------------------------------------------------------------- writing
