@@ -146,6 +146,46 @@ def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> Non
     assert named[0] == "jira:ALOY-1"
 
 
+def _commit(sha: str, message: str, author: str, created: str, paths: list[str]) -> dict:
+    files = "\n".join(f"- {path}" for path in paths)
+    return {
+        "doc_id": f"git:alloy@{sha}",
+        "source": "git",
+        "title": message,
+        "text": f"{message}\n\nChanged files:\n{files}",
+        "metadata": {
+            "author": author,
+            "created": created,
+            "merge": False,
+            "files": [{"path": path, "additions": 1, "deletions": 1} for path in paths],
+        },
+    }
+
+
+def test_a_commit_that_only_bumps_the_version_is_not_the_answer_unless_asked() -> None:
+    # two real Alloy commits of February 2017 (tidev/alloy 7b939dd and 392ef3e)
+    bump = _commit(
+        "7b939dd", "bump version 1.9.8", "Feon Sua", "2017-02-17T08:58:42+08:00", ["package.json"]
+    )
+    change = _commit(
+        "392ef3e",
+        "Add optimizingExeptions option to config.json",
+        "Jong Eun Lee",
+        "2017-02-24T09:11:29+09:00",
+        ["Alloy/commands/compile/index.js"],
+    )
+    rows = {bump["doc_id"]: bump, change["doc_id"]: change}
+    fused = {bump["doc_id"]: 2 / 61, change["doc_id"]: 1 / 61 + 1 / 100}  # the bump ranks 1st
+    who = question_cues(
+        "Who added a config.json option to skip files, in February 2017?", vocabulary
+    )
+    assert record_features(who, bump, False, False)["release"] == 1.0
+    assert record_features(who, change, False, False)["release"] == 0.0
+    assert rerank(who, fused, rows, [], set())[0][0] == change["doc_id"]
+    which = question_cues("Which version was released in February 2017?", vocabulary)
+    assert record_features(which, bump, False, False)["release"] == 0.0
+
+
 def test_a_document_section_heading_counts_for_its_page() -> None:
     page = {
         "doc_id": "docs:Getting Started.md",

@@ -34,6 +34,11 @@ _ABOUT_CHANGE = re.compile(
 )
 
 
+_RELEASE = re.compile(
+    r"\b(?:release[ds]?|version(?:s|ed)?|bump(?:s|ed)?|ship(?:s|ped)?)\b", re.IGNORECASE
+)
+
+
 _HOW_TO = re.compile(
     r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
 )
@@ -70,6 +75,11 @@ def asks_how_to(question: str) -> bool:
 def asks_about_change(question: str) -> bool:
     """Whether a question asks about a change: which commit, what fixed, who changed, when."""
     return bool(_ABOUT_CHANGE.search(question))
+
+
+def asks_about_release(question: str) -> bool:
+    """Whether a question asks about a release or a version ("which release added X?")."""
+    return _RELEASE.search(question) is not None
 
 
 def asks_what_fixed(question: str) -> bool:

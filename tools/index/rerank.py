@@ -24,6 +24,9 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   commit fixed ALOY-396?"): the commit comes before the issue it names;
 - **merge**: the record is a merge commit, whose message says little more than a branch
   name and whose changes are in the commits it merges (a penalty);
+- **release**: the record is a commit that changes only ``RELEASE_FILES`` (``bump version
+  1.9.8``), which matches a question by its date alone, unless the question asks about a
+  release or a version (a penalty);
 - **coverage**: the share of the question's terms, weighted by their inverse document
   frequency, that the record's best chunk (with its title and fields) holds;
 - **section**: for a document, the same share (any form) in the headings of its best
@@ -56,7 +59,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tools.index.cues import asks_about_change, asks_how_to, question_period, written_as_names
+from tools.index.cues import (
+    asks_about_change,
+    asks_about_release,
+    asks_how_to,
+    question_period,
+    written_as_names,
+)
 from tools.index.fields import indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
 from tools.records import display_id
@@ -84,6 +93,20 @@ COMMIT_WEIGHT = 0.008
 LINKED_WEIGHT = 0.02
 NAMED_WEIGHT = 1.0
 MERGE_WEIGHT = -0.008
+RELEASE_WEIGHT = -0.008
+RELEASE_FILES = frozenset(
+    {
+        "package.json",
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "lerna.json",
+        "changelog.md",
+        "changes.md",
+        "history.md",
+    }
+)
+"""What a release commit changes: version manifests, lock files, the changelog."""
 HOW_TO_WEIGHT = 0.004
 MIN_TITLE_SHARE = 0.5
 MIN_CHUNKS_FOR_UNSEEN = 2000
@@ -110,6 +133,7 @@ class Cues:
             (``RARE_NAME_SHARE``).
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
         about_commits: It asks about a commit.
+        about_releases: It asks about a release or a version.
         how_to: It asks how to do something.
     """
 
@@ -120,6 +144,7 @@ class Cues:
     rare_names: frozenset[str]
     period: tuple[str, str] | None
     about_commits: bool
+    about_releases: bool
     how_to: bool
 
 
@@ -142,6 +167,7 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
         ),
         period=question_period(question),
         about_commits=asks_about_change(question),
+        about_releases=asks_about_release(question),
         how_to=asks_how_to(question),
     )
 
@@ -155,6 +181,12 @@ def _in_any_form(terms: frozenset[str], text: str) -> set[str]:
     """The terms ``text`` holds in some form (``samples`` holds ``sample``)."""
     forms = {fold(t) for t in bm25_tokenize([text])[0]}
     return {t for t in terms if fold(t) in forms}
+
+
+def _only_release_files(meta: Mapping[str, Any]) -> bool:
+    """Whether a commit changes release bookkeeping alone (``bump version 1.9.8``)."""
+    names = [file["path"].rsplit("/", 1)[-1].lower() for file in meta.get("files") or []]
+    return bool(names) and all(name in RELEASE_FILES for name in names)
 
 
 def record_features(
@@ -193,6 +225,7 @@ def record_features(
         "coverage": sum(cues.weights[t] for t in found) / total if total else 0.0,
         "section": sum(cues.weights[t] for t in in_headings) / total if total else 0.0,
         "merge": float(bool(meta.get("merge"))),
+        "release": float(source == "git" and not cues.about_releases and _only_release_files(meta)),
         "how_to": float(cues.how_to and source == "docs"),
         "rare_names": float(len(cues.rare_names & found)),
     }
@@ -207,6 +240,7 @@ WEIGHTS = {
     "named": NAMED_WEIGHT,
     "fix": NAMED_WEIGHT,
     "merge": MERGE_WEIGHT,
+    "release": RELEASE_WEIGHT,
     "coverage": COVERAGE_WEIGHT,
     "section": SECTION_WEIGHT,
     "how_to": HOW_TO_WEIGHT,
