@@ -51,6 +51,8 @@ def test_question_period(question: str, period: tuple[str, str] | None) -> None:
         ("Who got rid of the deprecation warning?", True),
         ("Which source files changed along with the xmldom bump?", True),
         ("What files did the fix touch?", True),
+        ("Which parser was changed so latitudes are numbers?", True),
+        ("Which files were modified for the watcher?", True),
         ("Which methods were added with dynamic styling?", False),  # release notes answer
         ("When controllers/index.js is missing the app still builds", False),
         ("How do I stop the daemon?", False),
