@@ -339,6 +339,35 @@ def test_an_option_is_quoted_with_its_name(corpus_dir, settings):
     _every_sentence_cited(result["answer"])
 
 
+@pytest.mark.parametrize(
+    ("root", "path", "question", "expected"),
+    [
+        (
+            "alloy",
+            "tools/README.md",
+            "What is tools/checkmap.js for?",
+            "checkmap.js: Generates and outputs a source code map file",
+        ),
+        (
+            "appc-daemon",
+            "docs/Development/appcd/Architecture/Plugin System.md",
+            "What does appcd.inactivityTimeout do in a plugin's package.json?",
+            "`appcd.inactivityTimeout`: The number of milliseconds to wait",
+        ),
+    ],
+)
+def test_a_section_headed_by_a_name_is_quoted_with_it(
+    corpus_dir, settings, root, path, question, expected
+):
+    facts = hits_from_records([doc_record(corpus_dir, root, path)])
+
+    result = fuse(question, facts, None, settings)
+
+    assert expected in result["answer"]
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+    _every_sentence_cited(result["answer"])
+
+
 def test_each_usage_example_can_be_quoted(corpus_dir, settings):
     page = doc_record(corpus_dir, "appc-daemon", "packages/appcd-path/README.md")
     facts = hits_from_records([page])

@@ -40,6 +40,8 @@ _CODE_AFTER = re.compile(
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
 _ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
+_NAME_HEADING = re.compile(r"[\w$@]+(?:[-_./][\w$@]+)+")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -95,8 +97,9 @@ class Candidate:
         comment: It is in a Jira comment (not in the issue's description).
         under: The terms of the document heading it sits under ("checkmap.js" for the
             sentence that says what that script does).
-        label: The heading of the list item it is the first sentence of: what it describes
-            (`` `--debug` `` in a CLI page's options, ``* #### `--debug` ``).
+        label: The heading it is the first sentence under, when that heading names what it
+            describes: a list item's (`` `--debug` `` in a CLI page's options, ``* ####
+            `--debug` ``) or a section's that is a name (``### checkmap.js``).
     """
 
     fact: int
@@ -139,8 +142,9 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     introduces), and is left out otherwise. In a document, a heading right above a code
     block introduces it the same way ("Examples" and ``appcd exec /appcd/status``), any
     other short code block is quoted under its nearest heading, and the first sentence of
-    a list item headed by a heading (an option of a CLI page) carries that heading as its
-    label.
+    a list item headed by a heading (an option of a CLI page), or of a section headed by a
+    name (``### checkmap.js``, ``##### `appcd.inactivityTimeout` ``), carries that heading
+    as its label.
     """
     return [c for i, fact in enumerate(facts) for c in _fact_candidates(i, fact)]
 
@@ -161,7 +165,7 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
                 out.append(replace(found, comment=start > first_comment))
                 label = ""
             continue
-        label = said if kind == "label" else ""
+        label = said if kind == "label" or (kind == "heading" and _names_a_thing(said)) else ""
         if MARKER.search(said):
             continue
         if kind == "row":
@@ -237,6 +241,14 @@ def _sentence(
         under=tuple(terms(above[-1])) if above else (),
         label=label,
     )
+
+
+def _names_a_thing(heading: str) -> bool:
+    """Whether a heading names what its section describes, not a topic ("Quick Start").
+
+    A name is code (`` `core.port` ``) or one name-shaped word (``checkmap.js``).
+    """
+    return bool(_CODE_HEADING.fullmatch(heading) or _NAME_HEADING.fullmatch(heading))
 
 
 def _visible(sentence: str) -> str:
