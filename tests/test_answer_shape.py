@@ -78,6 +78,29 @@ def test_which_commit_is_answered_by_the_commits_alone(corpus_dir, commits, sett
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
 
+def test_a_question_about_commits_gets_the_authors_next_one(corpus_dir, tmp_path):
+    # three real Alloy commits by one author, no issue linked: the order of the facts
+    wanted = ["6529f6ed", "977f7631", "06eccc84"]
+    lines = (corpus_dir / "git" / "alloy.commits.jsonl").read_text("utf-8").splitlines()
+    export = tmp_path / "alloy.commits.jsonl"
+    export.write_text("\n".join(ln for ln in lines if json.loads(ln)["sha"][:8] in wanted))
+    found = list(load_git_repo(rebuild_repo(export, tmp_path / "alloy"), StageReport("git")))
+    titles = ["added splash screen", "added boot image", "removed platform-specific"]
+    found.sort(key=lambda record: [record.title.startswith(t) for t in titles].index(True))
+    facts = hits_from_records(found)  # rebuilt, so their shas are new
+    settings = Settings()
+
+    plural = fuse("tonylukasavage's June 2012 commits adding splash images", facts, None, settings)
+    single = fuse("tonylukasavage's June 2012 commit adding a splash image", facts, None, settings)
+
+    def cited(result: dict[str, Any]) -> list[str]:
+        return [facts[int(n) - 1]["title"] for n in dict.fromkeys(marker_numbers(result["answer"]))]
+
+    assert cited(plural) == [found[0].title, found[1].title]  # the next by the same author
+    assert cited(single) == [found[0].title]
+    assert verify_citations(plural["answer"], plural["citations"], facts) == []
+
+
 def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir, commits, settings):
     facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
     result = fuse(f"What is {KEY} about?", facts, None, settings)

@@ -40,6 +40,7 @@ MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
+_PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
 MIN_SUBJECT_TERMS = 3
 TITLE_WEIGHT = 0.5
 MEANING_WEIGHT = 5.0
@@ -269,7 +270,8 @@ def extractive_answer(
     - A question about a change ("what fixed ALOY-12?", "who changed ...", "which commit
       ...") answered by commits: those citing the issue the question names or the first
       record is, else the first record when it is a commit (and one citing the same
-      issue), non-merges first; each with its lead (short sha, author, date, subject,
+      issue, or, when the question asks about "commits", the next by the same author),
+      non-merges first; each with its lead (short sha, author, date, subject,
       files) and its best sentence; then the issue they cite, with its lead and best
       sentence, unless the question names that issue and asks only about the commit
       ("which commit fixed ALOY-455?", ``_only_the_commit_is_asked``).
@@ -383,7 +385,17 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     chosen = [g for g in commits if _links(facts[g[0]]) & anchors]
     if not chosen and first.get("source") == "git":
         cited = _links(first)
-        chosen = [groups[0], *(g for g in commits[1:] if _links(facts[g[0]]) & cited)]
+        author = (first.get("metadata") or {}).get("author")
+        plural = _PLURAL_COMMITS.search(question) is not None
+        chosen = [
+            groups[0],
+            *(
+                g
+                for g in commits[1:]
+                if _links(facts[g[0]]) & cited
+                or (plural and (facts[g[0]].get("metadata") or {}).get("author") == author)
+            ),
+        ]
     if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges
         chosen = [g for g in chosen if not _is_merge(facts[g[0]])]
     return chosen[:MAX_COMMITS]
