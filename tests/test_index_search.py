@@ -209,3 +209,23 @@ def test_an_index_tokenized_by_an_older_rule_says_so(tmp_path: Path, corpus_dir:
     Retriever(Settings(), tmp_path)
 
     assert "tokenized for BM25 by an older rule" in caplog.text
+
+
+def test_a_page_is_found_by_its_file_name_as_written(tmp_path: Path, corpus_dir: Path) -> None:
+    folder = "packages/appcd-response/messages/en/4xx"
+    pages = ["409.4-PLUGIN_ALREADY_STARTED.md", "409.5-PLUGIN_ALREADY_STOPPED.md"]
+    chunker = _chunker()
+    write_chunks(
+        tmp_path,
+        [
+            c
+            for p in pages
+            for c in chunker.chunk(doc_record(corpus_dir, "appc-daemon", f"{folder}/{p}").to_dict())
+        ],
+    )
+    assert run_index(Settings(), tmp_path).status == "ok"
+    retriever = Retriever(Settings(), tmp_path)
+
+    for question in ["What does 409.4 mean?", "When is PLUGIN_ALREADY_STARTED returned?"]:
+        top = retriever.search(question, k=1, mode="bm25")
+        assert top[0]["title"] == "Plugin already started", question  # neither is in its text

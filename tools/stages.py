@@ -162,13 +162,13 @@ def _run_refine(settings: Settings, data: DataDir, request: StageRequest) -> Sta
 
 
 def _index_inputs(settings: Settings, data: DataDir, request: StageRequest) -> list[Any]:
-    from tools.index.fields import BM25_TOKENIZER
+    from tools.index.fields import indexed_text_version
 
     return [
         file_digest(data.rag_chunks),
         settings.model_b.model_dump(),
         settings.index.model_dump(),
-        BM25_TOKENIZER,
+        indexed_text_version(),
     ]
 
 

@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 from tools.config import Settings
 from tools.datadir import DataDir
 from tools.index.embeddings import Embedder, EmbeddingConfig, EmbeddingError, load_embedder
-from tools.index.fields import BM25_TOKENIZER, indexed_text
+from tools.index.fields import indexed_text, indexed_text_version
 from tools.index.store import (
     FORMAT,
     ChunkRow,
@@ -176,7 +176,7 @@ def _update(
             options.exact_max,
             options.hnsw_m,
             options.hnsw_ef_construction,
-            BM25_TOKENIZER,
+            indexed_text_version(),
             rows_hash,
         ]
     )

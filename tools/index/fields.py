@@ -4,12 +4,17 @@ The fields line makes a record findable by what people remember of it that its t
 not say: for a commit, its short sha, author, date (also as "February 2017") and the Jira
 keys it cites (its changed paths are already in its text); for a Jira issue, its key,
 type, components and versions; for a document, its path, whose folder and file names
-often say what a table or an index page is about. Chunk text itself is unchanged.
+often say what a table or an index page is about, and a file name that joins words as
+written (``409.4-PLUGIN_ALREADY_STARTED``, the way a question quotes it). Chunk text
+itself is unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from tools.records import Chunk, display_id
@@ -23,6 +28,17 @@ BM25_VERSION_PREFIX = r"^v(?=\d+\.)"
 BM25_TOKENIZER = f"{BM25_TOKEN} {BM25_VERSION_PREFIX}"
 """What identifies BM25's tokenization: part of the index stage's inputs and of each
 index version's manifest, so changing it rewrites the index."""
+
+
+@cache
+def indexed_text_version() -> str:
+    """A hash of this module, whose rules decide what is indexed.
+
+    Part of the index stage's inputs and of each build's input hash, so a changed rule
+    rewrites the index (reusing the vectors of chunks whose indexed text is unchanged).
+    """
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
 
 MONTHS = (
     "January",
@@ -74,7 +90,8 @@ def fields_line(chunk: Chunk) -> str:
             if isinstance(values, list) and values:
                 parts.append(" ".join(str(v) for v in values))
     else:
-        parts = [re.sub(r"[/_.-]+", " ", ref)]
+        name = ref.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        parts = [re.sub(r"[/_.-]+", " ", ref), name if re.search(r"\w[_.-]\w", name) else ""]
     return " ".join(part for part in parts if part.strip())
 
 
