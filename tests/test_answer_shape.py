@@ -391,6 +391,20 @@ def test_a_section_headed_by_a_name_is_quoted_with_it(
     _every_sentence_cited(result["answer"])
 
 
+def test_a_page_named_by_its_file_name_answers(corpus_dir, settings):
+    folder = "packages/appcd-response/messages/en/4xx"
+    pages = ["409.4-PLUGIN_ALREADY_STARTED.md", "409.5-PLUGIN_ALREADY_STOPPED.md"]
+    facts = hits_from_records(
+        [doc_record(corpus_dir, "appc-daemon", f"{folder}/{p}") for p in pages]
+    )
+
+    result = fuse("What does response code 409.5 mean?", facts, None, settings)
+
+    # neither page says "409.5": its file name does
+    assert result["answer"].startswith("A plugin can only be stopped if it is started [1].")
+    assert [c["id"].rsplit("/", 1)[-1] for c in result["citations"]] == [pages[1]]
+
+
 def test_each_usage_example_can_be_quoted(corpus_dir, settings):
     page = doc_record(corpus_dir, "appc-daemon", "packages/appcd-path/README.md")
     facts = hits_from_records([page])

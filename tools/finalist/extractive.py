@@ -40,6 +40,7 @@ MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
+_FILE_NAME_PART = re.compile(r"\d+(?:\.\d+)+|\w+_\w+")
 _PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
 MIN_SUBJECT_TERMS = 3
 TITLE_WEIGHT = 0.5
@@ -158,14 +159,22 @@ def _title_terms(fact: Hit) -> set[str]:
 
 
 def names_fact(question: str, fact: Hit) -> bool:
-    """Whether the question names the fact's record: its Jira key, a sha prefix, a path."""
+    """Whether the question names the fact's record.
+
+    By its Jira key, a sha prefix, its path, or a name in a document's file name (``400.4``
+    of ``400.4-INVALID_PARAMETER.md``).
+    """
     record = fact_ref(fact)
     lowered = question.lower()
     if fact.get("source") == "git":
         return any(record.startswith(h) for h in re.findall(r"\b[0-9a-f]{7,40}\b", lowered))
-    return (
-        bool(record)
-        and re.search(rf"(?<![\w-]){re.escape(record.lower())}(?![\w-])", lowered) is not None
+    names = [record]
+    if fact.get("source") == "docs":
+        stem = record.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        names += [part for part in re.split(r"[-\s]+", stem) if _FILE_NAME_PART.fullmatch(part)]
+    return any(
+        name and re.search(rf"(?<![\w.-]){re.escape(name.lower())}(?![\w-]|\.\w)", lowered)
+        for name in names
     )
 
 
