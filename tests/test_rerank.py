@@ -184,8 +184,13 @@ def test_a_commit_that_only_bumps_the_version_is_not_the_answer_unless_asked() -
     assert record_features(who, bump, False, False)["release"] == 1.0
     assert record_features(who, change, False, False)["release"] == 0.0
     assert rerank(who, fused, rows, [], set())[0][0] == change["doc_id"]
-    for asked in ["Which version was released in February 2017?", "What changed in v1.9.8?"]:
-        assert record_features(question_cues(asked, vocabulary), bump, False, False)["release"] == 0
+    for asked, penalty in [
+        ("Which version was released in February 2017?", 0),
+        ("What changed in v1.9.8?", 0),  # the version it bumps to
+        ("What changed in 1.9.9?", 1),
+    ]:
+        cues = question_cues(asked, vocabulary)
+        assert record_features(cues, bump, False, False)["release"] == penalty, asked
 
 
 def test_a_document_section_heading_counts_for_its_page() -> None:

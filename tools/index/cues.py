@@ -36,9 +36,7 @@ _ABOUT_CHANGE = re.compile(
 
 
 _RELEASE = re.compile(
-    r"\b(?:release[ds]?|version(?:s|ed)?|bump(?:s|ed)?|ship(?:s|ped)?)\b"
-    r"|(?<![\w.])v?\d+\.\d+\.\d+\b",
-    re.IGNORECASE,
+    r"\b(?:release[ds]?|version(?:s|ed)?|bump(?:s|ed)?|ship(?:s|ped)?)\b", re.IGNORECASE
 )
 
 
@@ -81,10 +79,7 @@ def asks_about_change(question: str) -> bool:
 
 
 def asks_about_release(question: str) -> bool:
-    """Whether a question asks about a release or a version.
-
-    "Which release added X?", "what changed in 1.16.2?".
-    """
+    """Whether a question asks about a release or a version ("which release added X?")."""
     return _RELEASE.search(question) is not None
 
 

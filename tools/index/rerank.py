@@ -26,7 +26,8 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   name and whose changes are in the commits it merges (a penalty);
 - **release**: the record is a commit that changes only ``RELEASE_FILES`` (``bump version
   1.9.8``), which matches a question by its date alone, unless the question asks about a
-  release or a version (a penalty);
+  release or a version, or names the version its subject names ("what changed in
+  1.16.2?" and ``chore(release): 1.16.2``) (a penalty);
 - **coverage**: the share of the question's terms, weighted by their inverse document
   frequency, that the record's best chunk (with its title and fields) holds;
 - **section**: for a document, the same share (any form) in the headings of its best
@@ -115,6 +116,7 @@ lack "print"), so no question term counts as unknown."""
 RARE_NAME_SHARE = 0.01
 """A name the question writes that at most this share of chunks holds is a rare one
 (``suppressReturn``); set on the Alloy tuning sets (0.003 rescued none)."""
+_VERSION = re.compile(r"\d+(?:\.\d+)+")
 RECORD_POOL = 40
 """Records reranked: the best of the fused list (deeper ones rarely deserve a boost)."""
 
@@ -134,6 +136,7 @@ class Cues:
         period: ``(start, end)`` of the month or year it names (ISO, end exclusive).
         about_commits: It asks about a commit.
         about_releases: It asks about a release or a version.
+        versions: The version numbers it names (``1.16.2``, as BM25 tokens them).
         how_to: It asks how to do something.
     """
 
@@ -145,6 +148,7 @@ class Cues:
     period: tuple[str, str] | None
     about_commits: bool
     about_releases: bool
+    versions: frozenset[str]
     how_to: bool
 
 
@@ -168,6 +172,7 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
         period=question_period(question),
         about_commits=asks_about_change(question),
         about_releases=asks_about_release(question),
+        versions=frozenset(t for t in terms if _VERSION.fullmatch(t)),
         how_to=asks_how_to(question),
     )
 
@@ -225,7 +230,12 @@ def record_features(
         "coverage": sum(cues.weights[t] for t in found) / total if total else 0.0,
         "section": sum(cues.weights[t] for t in in_headings) / total if total else 0.0,
         "merge": float(bool(meta.get("merge"))),
-        "release": float(source == "git" and not cues.about_releases and _only_release_files(meta)),
+        "release": float(
+            source == "git"
+            and not cues.about_releases
+            and not cues.versions & set(bm25_tokenize([name])[0])
+            and _only_release_files(meta)
+        ),
         "how_to": float(cues.how_to and source == "docs"),
         "rare_names": float(len(cues.rare_names & found)),
     }
