@@ -405,6 +405,17 @@ def test_a_page_named_by_its_file_name_answers(corpus_dir, settings):
     assert [c["id"].rsplit("/", 1)[-1] for c in result["citations"]] == [pages[1]]
 
 
+def test_a_version_section_answers_what_changed_in_it(corpus_dir, settings):
+    page = doc_record(corpus_dir, "appc-daemon", "packages/appcd-fswatcher/CHANGELOG.md")
+    facts = hits_from_records([page])
+
+    result = fuse("What changed in appcd-fswatcher 2.0.1?", facts, None, settings)
+
+    assert terms("# v2.0.1 (Dec 1, 2020)")[0] == "2.0.1"  # as the question writes it
+    assert result["answer"].startswith("fix: Fixed bug when recursively watching with a depth")
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
 def test_each_usage_example_can_be_quoted(corpus_dir, settings):
     page = doc_record(corpus_dir, "appc-daemon", "packages/appcd-path/README.md")
     facts = hits_from_records([page])

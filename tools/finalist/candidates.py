@@ -42,6 +42,7 @@ _FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTIL
 _ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
 _NAME_HEADING = re.compile(r"[\w$@]+(?:[-_./][\w$@]+)+")
+_VERSION_V = re.compile(r"^v(?=\d+\.\d)")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -62,13 +63,14 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 def terms(text: str, parts: bool = True) -> list[str]:
     """Lower-cased content terms of ``text``: stopwords out, suffixes folded.
 
-    Compound tokens such as ``ALOY-1000``, ``index.js`` or ``1.4.0`` stay whole; their
+    Compound tokens such as ``ALOY-1000``, ``index.js`` or ``1.4.0`` stay whole (``v1.4.0``
+    is ``1.4.0``, as a question writes it); their
     word parts are added too (except for Jira keys, or when ``parts`` is false) so
     ``model-binding`` matches ``model binding``.
     """
     out = []
     for token in _TOKEN.findall(text):
-        word = token.lower()
+        word = _VERSION_V.sub("", token.lower())
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
         out.append(fold(word))
