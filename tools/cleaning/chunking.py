@@ -9,7 +9,8 @@ included, so a chunk fits the model's window whole:
 - A section (a heading and the blocks up to the next heading) starts a new chunk when it
   does not fit in what is left of the current one; small sections share a chunk.
 - A code block stays whole when it fits a chunk; a longer one is cut between lines into
-  pieces that are each fenced again.
+  pieces that are each fenced again. A Markdown table likewise is cut between rows into
+  pieces that each begin with its header row, so a row keeps its column names.
 - A paragraph longer than a chunk is cut at a sentence end or line break in the second half
   of the window, else at a word boundary.
 - A chunk that continues a section it did not start begins with the last ``chunk_overlap``
@@ -35,8 +36,9 @@ from tools.records import Chunk, RecordRow, stable_hash
 _HEADING = re.compile(r"^(#{1,6})[ \t]+\S")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
+_TABLE_RULE = re.compile(r"\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*(?::?-{3,}:?\s*)?")
 
-Kind = Literal["heading", "code", "text"]
+Kind = Literal["heading", "code", "text", "table"]
 
 
 @lru_cache(maxsize=4)
@@ -178,6 +180,8 @@ class Chunker:
                 pieces.append(_piece(block, block.text, offsets, "\n\n"))
             elif block.kind == "code":
                 pieces.extend(self._split_code(block, offsets, limit))
+            elif _is_table(block.text):
+                pieces.extend(self._split_table(block, offsets, limit))
             else:
                 pieces.extend(_split_text(block, block.text, offsets, limit, "\n\n"))
         return pieces
@@ -198,20 +202,6 @@ class Chunker:
         room = limit - fence_tokens
         if room < 1:
             return _split_text(block, block.text, offsets, limit, "\n\n")
-        units: list[tuple[str, int]] = []
-        for line, offsets in zip(body, self._encode(body), strict=True):
-            if len(offsets) <= room:
-                units.append((line, len(offsets)))
-            else:
-                units.extend(
-                    (p.text, p.tokens) for p in _split_text(block, line, offsets, room, "")
-                )
-        parts: list[tuple[list[str], int]] = []
-        for line, tokens in units:
-            if not parts or parts[-1][1] + tokens > room:
-                parts.append(([], 0))
-            parts[-1][0].append(line)
-            parts[-1] = (parts[-1][0], parts[-1][1] + tokens)
         return [
             _Piece(
                 "\n".join([lines[0], *part, closing]),
@@ -221,8 +211,59 @@ class Chunker:
                 block.section,
                 "\n\n" if n == 0 else "\n",
             )
-            for n, (part, tokens) in enumerate(parts)
+            for n, (part, tokens) in enumerate(self._line_groups(block, body, room))
         ]
+
+    def _split_table(
+        self, block: _Block, offsets: list[tuple[int, int]], limit: int
+    ) -> list[_Piece]:
+        """Cut a table between rows; each piece begins with the header row and a rule.
+
+        The header's cells are written without padding and the rule as ``| --- |`` (a long
+        rule costs a token per dash). A table whose header fills half the budget is cut
+        like prose.
+        """
+        lines = block.text.split("\n")
+        cells = [cell.strip() for cell in lines[0].strip().strip("|").split("|")]
+        header = f"| {' | '.join(cells)} |\n|{' --- |' * len(cells)}"
+        header_tokens = len(self._encode([header])[0])
+        room = limit - header_tokens
+        if room < limit // 2:
+            return _split_text(block, block.text, offsets, limit, "\n\n")
+        return [
+            _Piece(
+                "\n".join([header, *part]),
+                header_tokens + tokens,
+                "table",
+                block.trail,
+                block.section,
+                "\n\n",
+            )
+            for part, tokens in self._line_groups(block, lines[2:], room)
+        ]
+
+    def _line_groups(
+        self, block: _Block, lines: list[str], room: int
+    ) -> list[tuple[list[str], int]]:
+        """Consecutive ``lines`` in runs of at most ``room`` tokens, with their token counts.
+
+        A line longer than ``room`` is cut like prose first.
+        """
+        units: list[tuple[str, int]] = []
+        for line, offsets in zip(lines, self._encode(lines), strict=True):
+            if len(offsets) <= room:
+                units.append((line, len(offsets)))
+            else:
+                units.extend(
+                    (p.text, p.tokens) for p in _split_text(block, line, offsets, room, "")
+                )
+        groups: list[tuple[list[str], int]] = []
+        for line, tokens in units:
+            if not groups or groups[-1][1] + tokens > room:
+                groups.append(([], 0))
+            groups[-1][0].append(line)
+            groups[-1] = (groups[-1][0], groups[-1][1] + tokens)
+        return groups
 
     def _pack(self, pieces: Sequence[_Piece]) -> list[list[_Piece]]:
         """Group pieces into chunks; see the module docstring for the rules."""
@@ -268,6 +309,16 @@ class Chunker:
         trail = self._trail_for(group[0].trail)[0]
         body = group[0].text + "".join(p.joiner + p.text for p in group[1:])
         return "\n".join(trail) + "\n\n" + body if trail else body
+
+
+def _is_table(text: str) -> bool:
+    """Whether a paragraph is a Markdown table: pipe rows under a header row and its rule."""
+    lines = text.split("\n")
+    return (
+        len(lines) > 2
+        and _TABLE_RULE.fullmatch(lines[1]) is not None
+        and all(line.lstrip().startswith("|") for line in lines)
+    )
 
 
 def _piece(block: _Block, text: str, offsets: list[tuple[int, int]], joiner: str) -> _Piece:
