@@ -21,10 +21,8 @@ _CHANGED = (
     r"(?:changed|added|fixed|made|removed|switched|wrote|committed|contributed|introduced"
     r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified)"
 )
-_WHAT_FIXED = r"\bwhat (?:fixed|changed)\b"
-_WHAT_THE_FIX_WAS = re.compile(
-    rf"{_WHAT_FIXED}|\bwhat (?:was|were|is) the (?:fix|change)", re.IGNORECASE
-)
+_WHAT_FIXED = r"\bwhat (?:fixed|changed)\b|\bwhat (?:was|were|is) the (?:fix|change)"
+_WHAT_THE_FIX_WAS = re.compile(_WHAT_FIXED, re.IGNORECASE)
 _ABOUT_CHANGE = re.compile(
     rf"\bcommit(?:s|ted)?\b|{_WHAT_FIXED}|\bwhich (?:change|fix)\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
