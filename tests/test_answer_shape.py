@@ -78,6 +78,22 @@ def test_which_commit_is_answered_by_the_commits_alone(corpus_dir, commits, sett
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
 
+def test_the_issue_joins_its_commits_only_for_what_when_or_which_release(
+    corpus_dir, commits, settings
+):
+    facts = hits_from_records([*commits, jira_record(corpus_dir, KEY)])
+    what = "the compile fix that correctly obtains the node name"
+
+    def sources(question: str) -> list[str]:
+        cited = fuse(question, facts, None, settings)["citations"]
+        return list(dict.fromkeys(c["source"] for c in cited))
+
+    assert sources(f"Who committed {what}?") == ["git"]  # the commits say who
+    assert sources(f"Which files did the commit for {what} change?") == ["git"]
+    assert sources(f"When was {what} committed?") == ["git", "jira"]  # the issue's release
+    assert sources(f"What was the fix for {what}?") == ["git", "jira"]
+
+
 def test_a_question_about_commits_gets_the_authors_next_one(corpus_dir, tmp_path):
     # three real Alloy commits by one author, no issue linked: the order of the facts
     wanted = ["6529f6ed", "977f7631", "06eccc84"]

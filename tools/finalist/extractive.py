@@ -30,7 +30,12 @@ from tools.finalist.citations import (
 )
 from tools.finalist.leads import lead
 from tools.finalist.prompts import refusal
-from tools.index.cues import asks_about_change, asks_how_to, asks_what_fixed
+from tools.index.cues import (
+    asks_about_change,
+    asks_about_release,
+    asks_how_to,
+    asks_what_fixed,
+)
 from tools.index.embeddings import EmbeddingError
 from tools.records import Hit
 
@@ -41,6 +46,7 @@ MAX_RECORD_SENTENCES = 3
 MAX_STEPS = 6
 MAX_COMMITS = 2
 _FILE_NAME_PART = re.compile(r"\d+(?:\.\d+)+|\w+_\w+")
+_WHEN = re.compile(r"\bwhen\b", re.IGNORECASE)
 _PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
 MIN_SUBJECT_TERMS = 3
 TITLE_WEIGHT = 0.5
@@ -281,9 +287,9 @@ def extractive_answer(
       record is, else the first record when it is a commit (and one citing the same
       issue, or, when the question asks about "commits", the next by the same author),
       non-merges first; each with its lead (short sha, author, date, subject,
-      files) and its best sentence; then the issue they cite, with its lead and best
-      sentence, unless the question names that issue and asks only about the commit
-      ("which commit fixed ALOY-455?", ``_only_the_commit_is_asked``).
+      files) and its best sentence; then, when the question asks what the fix was, when
+      or in which release, the issue they cite, with its lead and best sentence
+      (``_issue_is_asked``).
     - Otherwise one record (quoting the next ones cost precision more than they added):
       the first one retrieved when a sentence of it, or the title of an issue or commit
       (its lead), shares a question term (retrieval weighs the whole record, its fields and
@@ -309,9 +315,8 @@ def extractive_answer(
     if not (ranked or commits or named):
         return Draft(refusal(NOTHING_MATCHES), status, True)
     if commits:
-        issue = _cited_issue(facts, groups, commits)
-        if issue and _only_the_commit_is_asked(question, facts[commits[0][0]]):
-            issue = []  # the asker named the issue and asks which commit: it answers
+        asked = _issue_is_asked(question, facts[commits[0][0]])
+        issue = _cited_issue(facts, groups, commits) if asked else []
         parts = [_part(facts, g, ranked, 1) for g in [*commits, *issue]]
     else:
         focus, ranked = _focus(question, facts, groups, pool, ranked, named, closeness)
@@ -408,6 +413,19 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges
         chosen = [g for g in chosen if not _is_merge(facts[g[0]])]
     return chosen[:MAX_COMMITS]
+
+
+def _issue_is_asked(question: str, commit: Hit) -> bool:
+    """Whether the issue the commits cite belongs in the answer about them.
+
+    It does when the question asks what the fix was ("what fixed ...?"), when, or in which
+    release (the issue says which version had the fix); not when it asks who made a change
+    or which files it touched, which the commits say, nor when it names the issue and asks
+    which commit (``_only_the_commit_is_asked``).
+    """
+    if _only_the_commit_is_asked(question, commit):
+        return False
+    return bool(asks_what_fixed(question) or _WHEN.search(question) or asks_about_release(question))
 
 
 def _only_the_commit_is_asked(question: str, commit: Hit) -> bool:
