@@ -428,7 +428,22 @@ def test_a_version_section_answers_what_changed_in_it(corpus_dir, settings):
     result = fuse("What changed in appcd-fswatcher 2.0.1?", facts, None, settings)
 
     assert terms("# v2.0.1 (Dec 1, 2020)")[0] == "2.0.1"  # as the question writes it
-    assert result["answer"].startswith("fix: Fixed bug when recursively watching with a depth")
+    answer = result["answer"]
+    # the version leads its entries once: "v2.0.1: fix: ... [1]. fix: ... [1]."
+    assert answer.startswith("v2.0.1: fix: Fixed bug ")
+    assert answer.count("v2.0.1:") == 1
+    assert verify_citations(answer, result["citations"], facts) == []
+
+
+def test_a_changelog_entry_is_quoted_with_its_version(corpus_dir, settings):
+    facts = hits_from_records([doc_record(corpus_dir, "alloy", "CHANGELOG.md")])
+
+    result = fuse(
+        "When did widget sourcemaps stop being created if disabled?", facts, None, settings
+    )
+
+    # "## [1.16.2](https://...) (2021-06-15)" over "### Bug Fixes" over the entry
+    assert "1.16.2: **compile:** don't create widget sourcemaps" in result["answer"]
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
 

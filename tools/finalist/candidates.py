@@ -40,6 +40,10 @@ _CODE_AFTER = re.compile(
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
 _ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_VERSION_MARK = re.compile(
+    r"^[ \t]*(?:#{1,6}[ \t]+\[?|\*\*)(v?\d+\.\d+\.\d+[\w.-]*)\b(?:\*\*[ \t]*$|\]|[ \t]|$)",
+    re.MULTILINE,
+)
 _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
 _NAME_HEADING = re.compile(r"[\w$@]+(?:[-_./][\w$@]+)+")
 _VERSION_V = re.compile(r"^v(?=\d+\.\d)")
@@ -101,7 +105,9 @@ class Candidate:
             sentence that says what that script does).
         label: The heading it is the first sentence under, when that heading names what it
             describes: a list item's (`` `--debug` `` in a CLI page's options, ``* ####
-            `--debug` ``) or a section's that is a name (``### checkmap.js``).
+            `--debug` ``) or a section's that is a name (``### checkmap.js``); else, in a
+            changelog, the version it is listed under (``# v2.0.1 (Dec 1, 2020)``,
+            ``## [1.16.2](...)``, a ``**1.0.0**`` line).
     """
 
     fact: int
@@ -153,16 +159,21 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
 
 def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
     text = str(fact.get("text", ""))
-    pieces = _pieces(text, docs=fact.get("source") == "docs")
+    docs = fact.get("source") == "docs"
+    pieces = _pieces(text, docs=docs)
     headings = [(at, said) for at, _, kind, said in pieces if kind == "heading"]
     first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
+    versions = [(m.start(), m.group(1)) for m in _VERSION_MARK.finditer(text)] if docs else []
     out: list[Candidate] = []
     quoted: set[str] = set()  # code a heading or a sentence carries, whitespace normalized
     label = ""
     for position, (start, end, kind, said) in enumerate(pieces):
         above = [heading for at, heading in headings if at < start]
         if kind == "sentence":
-            found = _sentence(i, position, fact, text, (start, end), label, above, quoted)
+            version = next((v for at, v in reversed(versions) if at < start), "")
+            found = _sentence(
+                i, position, fact, text, (start, end), label or version, above, quoted
+            )
             if found:  # the label goes to the item's first sentence that can be quoted
                 out.append(replace(found, comment=start > first_comment))
                 label = ""

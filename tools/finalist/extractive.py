@@ -16,7 +16,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tools.finalist.candidates import KEY, Candidate, candidates, terms
 from tools.finalist.chatter import is_chatter
@@ -482,7 +482,10 @@ def _part(
     more = next((e for e in extra if not any(_similar(e, c) for c in chosen)), None)
     if more is not None:
         chosen.append(more)
-    lines += [c.render(f"[{c.fact + 1}]") for c in sorted(chosen, key=_order)]
+    shown = ""  # a label said once for the sentences that follow it (a changelog version)
+    for c in sorted(chosen, key=_order):
+        lines.append((c if c.label != shown else replace(c, label="")).render(f"[{c.fact + 1}]"))
+        shown = c.label
     return "".join(
         line if n == 0 else f"{_gap(lines[n - 1], line)}{line}" for n, line in enumerate(lines)
     ).strip()
