@@ -435,6 +435,23 @@ def test_a_version_section_answers_what_changed_in_it(corpus_dir, settings):
     assert verify_citations(answer, result["citations"], facts) == []
 
 
+def test_a_version_labels_only_its_own_entries() -> None:
+    text = (
+        "# Changes\n\n**1.0.1**\n\n- Fixed the distribution build for everyone.\n\n"
+        "## Pre-requisites\n\nInstall Node.js before you build it.\n\n"
+        "# v2.0.0 (Jan 5, 2021)\n\n```\n# 1.2.3 is no version mark here\n```\n\n"
+        "* Dropped support for the old watcher API.\n\n# License\n\nThe MIT license applies here."
+    )
+    fact = {"chunk_id": "docs:x#0", "doc_id": "docs:x", "source": "docs", "text": text}
+
+    labels = {c.text: c.label for c in candidates([fact])}
+
+    assert labels["Fixed the distribution build for everyone."] == "1.0.1"
+    assert labels["Install Node.js before you build it."] == ""  # a topic heading, no version
+    assert labels["Dropped support for the old watcher API."] == "v2.0.0"  # not the code's
+    assert labels["The MIT license applies here."] == ""  # a heading of the version's level
+
+
 def test_a_changelog_entry_is_quoted_with_its_version(corpus_dir, settings):
     facts = hits_from_records([doc_record(corpus_dir, "alloy", "CHANGELOG.md")])
 

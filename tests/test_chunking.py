@@ -128,6 +128,19 @@ def test_a_long_table_is_cut_between_rows_under_its_header(corpus_dir: Path) -> 
     assert held == rows  # whole rows, each once, in order: "`server.port` ... `1732`"
 
 
+def test_a_table_with_short_rules_is_cut_between_rows_too(corpus_dir: Path) -> None:
+    rows = "\n".join(f"|`key{i}`|the setting number {i} of the server|" for i in range(40))
+    record = {
+        **_doc(corpus_dir, f"{DAEMON_DOCS}/Exit Codes.md"),
+        "text": f"|Name|What|\n|-|:-:|\n{rows}",
+    }
+
+    chunks = [c["text"] for c in Chunker(MODEL, 64, 16).chunk(record)]
+
+    assert len(chunks) > 2
+    assert all(text.startswith("| Name | What |\n| --- | --- |\n|`key") for text in chunks)
+
+
 def test_jira_comments_are_boundaries_and_long_ones_carry_their_heading(corpus_dir: Path) -> None:
     record = _issue(corpus_dir, LONG_COMMENTS)
     description = record["text"].split("\n## Comment by ")[0]

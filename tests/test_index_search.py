@@ -226,6 +226,11 @@ def test_a_page_is_found_by_its_file_name_as_written(tmp_path: Path, corpus_dir:
     assert run_index(Settings(), tmp_path).status == "ok"
     retriever = Retriever(Settings(), tmp_path)
 
-    for question in ["What does 409.4 mean?", "When is PLUGIN_ALREADY_STARTED returned?"]:
+    for question, title in [
+        ("What does 409.4 mean?", "Plugin already started"),
+        ("When is PLUGIN_ALREADY_STARTED returned?", "Plugin already started"),
+        ("What does 409.5 mean?", "Plugin already stopped"),
+        ("When is PLUGIN_ALREADY_STOPPED returned?", "Plugin already stopped"),
+    ]:
         top = retriever.search(question, k=1, mode="bm25")
-        assert top[0]["title"] == "Plugin already started", question  # neither is in its text
+        assert top[0]["title"] == title, question  # neither code nor constant is in its text

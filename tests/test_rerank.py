@@ -55,6 +55,9 @@ def test_question_period(question: str, period: tuple[str, str] | None) -> None:
         ("Which parser was changed so latitudes are numbers?", True),
         ("Which files were modified for the watcher?", True),
         ("Which methods were added with dynamic styling?", False),  # release notes answer
+        ("What is the changelog format?", False),
+        ("What is the fixed default port?", False),
+        ("Which option was changed in 2.0?", True),
         ("When controllers/index.js is missing the app still builds", False),
         ("How do I stop the daemon?", False),
     ],
@@ -185,6 +188,17 @@ def test_a_commit_that_only_bumps_the_version_is_not_the_answer_unless_asked() -
     assert record_features(who, bump, False, False)["release"] == 1.0
     assert record_features(who, change, False, False)["release"] == 0.0
     assert rerank(who, fused, rows, [], set())[0][0] == change["doc_id"]
+    # a real Daemon commit that changes package.json alone but is no release
+    dependency = _commit(
+        "12a7ce9",
+        "Set cli-kit to 0.0.3 in the appcd-core",
+        "Chris Barber",
+        "2017-05-11T00:39:45-05:00",
+        ["packages/appcd-core/package.json"],
+    )
+    assert record_features(who, dependency, False, False)["release"] == 0.0
+    odd = {**bump, "metadata": {**bump["metadata"], "files": [{"additions": 1}, "x"]}}
+    assert record_features(who, odd, False, False)["release"] == 0.0  # no paths: no release
     for asked, penalty in [
         ("Which version was released in February 2017?", 0),
         ("What changed in v1.9.8?", 0),  # the version it bumps to

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -142,3 +143,9 @@ def display_id(record_id: str) -> str:
     if kind == "git":
         return rest.rpartition("@")[2]
     return rest if kind in ("jira", "docs") else record_id
+
+
+def changed_paths(metadata: Mapping[str, Any]) -> list[str]:
+    """The paths a commit's metadata lists as changed (entries without one are skipped)."""
+    files = metadata.get("files") or []
+    return [str(f["path"]) for f in files if isinstance(f, Mapping) and f.get("path")]

@@ -20,6 +20,7 @@ from tools.finalist.citations import (
     table_rows,
     tag_sentence,
 )
+from tools.index.fields import BM25_VERSION_PREFIX
 from tools.records import COMMENT_HEADING, Hit
 from tools.stemming import fold
 
@@ -40,13 +41,11 @@ _CODE_AFTER = re.compile(
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
 _ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_VERSION_MARK = re.compile(
-    r"^[ \t]*(?:#{1,6}[ \t]+\[?|\*\*)(v?\d+\.\d+\.\d+[\w.-]*)\b(?:\*\*[ \t]*$|\]|[ \t]|$)",
-    re.MULTILINE,
-)
+_MARK = re.compile(r"^[ \t]*(?:(#{1,6})[ \t]+(.+?)[ \t#]*|\*\*([^*\n]+)\*\*[ \t]*)$", re.MULTILINE)
+_RELEASE_NUMBER = re.compile(r"\[?(v?\d+\.\d+\.\d+[\w.-]*)(?:\]|\s|$)")
 _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
-_NAME_HEADING = re.compile(r"[\w$@]+(?:[-_./][\w$@]+)+")
-_VERSION_V = re.compile(r"^v(?=\d+\.\d)")
+_NAME_HEADING = re.compile(r"(?=\S*(?:[._/]\w|\d))[\w$@-]+(?:[._/][\w$@-]+)*")
+_VERSION_V = re.compile(BM25_VERSION_PREFIX)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -152,7 +151,7 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     other short code block is quoted under its nearest heading, and the first sentence of
     a list item headed by a heading (an option of a CLI page), or of a section headed by a
     name (``### checkmap.js``, ``##### `appcd.inactivityTimeout` ``), carries that heading
-    as its label.
+    as its label; any other sentence under a changelog's version carries the version.
     """
     return [c for i, fact in enumerate(facts) for c in _fact_candidates(i, fact)]
 
@@ -163,7 +162,7 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
     pieces = _pieces(text, docs=docs)
     headings = [(at, said) for at, _, kind, said in pieces if kind == "heading"]
     first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
-    versions = [(m.start(), m.group(1)) for m in _VERSION_MARK.finditer(text)] if docs else []
+    versions = _versions(text) if docs else []
     out: list[Candidate] = []
     quoted: set[str] = set()  # code a heading or a sentence carries, whitespace normalized
     label = ""
@@ -254,6 +253,31 @@ def _sentence(
         under=tuple(terms(above[-1])) if above else (),
         label=label,
     )
+
+
+def _versions(text: str) -> list[tuple[int, str]]:
+    """Where each changelog version comes into force and where it stops, in order.
+
+    ``(offset, version)`` at a version mark: a heading that starts with a version number
+    (``# v2.0.1 (Dec 1, 2020)``, ``## [1.16.2](...)``) or a ``**1.0.0**`` line; ``(offset,
+    "")`` at a heading outside that version (one of its level or above; any, after a bold
+    line). Marks in code blocks do not count.
+    """
+    code = [m.span() for m in _FENCED.finditer(text)]
+    marks: list[tuple[int, str]] = []
+    level = 0  # of the version in force; 7 for a bold line, 0 for none
+    for m in _MARK.finditer(text):
+        if any(start < m.start() < end for start, end in code):
+            continue
+        depth = len(m.group(1)) if m.group(1) else 7
+        number = _RELEASE_NUMBER.match(m.group(2) or m.group(3))
+        if number:
+            marks.append((m.start(), number.group(1)))
+            level = depth
+        elif m.group(1) and level and depth <= level:
+            marks.append((m.start(), ""))
+            level = 0
+    return marks
 
 
 def _names_a_thing(heading: str) -> bool:

@@ -37,17 +37,16 @@ from tools.index.cues import (
     asks_what_fixed,
 )
 from tools.index.embeddings import EmbeddingError
+from tools.index.fields import BM25_VERSION_PREFIX, VERSION
 from tools.records import Hit
 
 log = logging.getLogger(__name__)
+_VERSION_V = re.compile(BM25_VERSION_PREFIX)
 
 MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
-_FILE_NAME_PART = re.compile(r"\d+(?:\.\d+)+|\w+_\w+")
-_WHEN = re.compile(r"\bwhen\b", re.IGNORECASE)
-_PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
 MIN_SUBJECT_TERMS = 3
 TITLE_WEIGHT = 0.5
 MEANING_WEIGHT = 5.0
@@ -70,6 +69,10 @@ _EXPLAINS = re.compile(
     r"|regression|fix(?:es|ed)? (?:the|this) (?:issue|problem|bug|crash))\b",
     re.IGNORECASE,
 )
+_WHEN = re.compile(r"\bwhen\b", re.IGNORECASE)
+_PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
+_FILE_NAME_PART = re.compile(rf"v?{VERSION}|\w+_\w+")
+"""A name in a document's file name that names it (``400.4``, ``INVALID_PARAMETER``)."""
 
 Meaning = Callable[[str, Sequence[str]], Sequence[float]]
 """How close in meaning each text is to the question: ``meaning(question, texts)`` gives
@@ -177,7 +180,8 @@ def names_fact(question: str, fact: Hit) -> bool:
     names = [record]
     if fact.get("source") == "docs":
         stem = record.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        names += [part for part in re.split(r"[-\s]+", stem) if _FILE_NAME_PART.fullmatch(part)]
+        parts = re.split(r"[-\s]+", stem)
+        names += [_VERSION_V.sub("", p) for p in parts if _FILE_NAME_PART.fullmatch(p)]
     return any(
         name and re.search(rf"(?<![\w.-]){re.escape(name.lower())}(?![\w-]|\.\w)", lowered)
         for name in names
@@ -407,7 +411,11 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
                 g
                 for g in commits[1:]
                 if _links(facts[g[0]]) & cited
-                or (plural and (facts[g[0]].get("metadata") or {}).get("author") == author)
+                or (
+                    plural
+                    and author
+                    and (facts[g[0]].get("metadata") or {}).get("author") == author
+                )
             ),
         ]
     if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges
@@ -418,10 +426,10 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
 def _issue_is_asked(question: str, commit: Hit) -> bool:
     """Whether the issue the commits cite belongs in the answer about them.
 
-    It does when the question asks what the fix was ("what fixed ...?"), when, or in which
-    release (the issue says which version had the fix); not when it asks who made a change
-    or which files it touched, which the commits say, nor when it names the issue and asks
-    which commit (``_only_the_commit_is_asked``).
+    It does when the question asks what the fix was ("what fixed ...?"), when, or about a
+    release or version (the issue says which version had the fix); not when it asks only
+    who made a change or which files it touched, which the commits say, nor when it names
+    the issue and asks which commit (``_only_the_commit_is_asked``).
     """
     if _only_the_commit_is_asked(question, commit):
         return False
@@ -475,7 +483,8 @@ def _part(
 ) -> str:
     """One record's paragraph: its lead, its best ``limit`` sentences and ``extra``, cited.
 
-    A record without a lead (a document) gets one sentence more.
+    A record without a lead (a document) gets one sentence more. A label that sentences in
+    a row share (the version of changelog entries) is said once, before the first.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from tools.finalist.citations import MARKER, fact_ref
-from tools.records import Hit
+from tools.records import Hit, changed_paths
 
 MAX_FILES = 5
 SHORT_SHA = 7
@@ -38,7 +38,7 @@ def commit_lead(fact: Hit) -> str:
     who = f" by {meta['author']}" if meta.get("author") else ""
     when = f" on {str(meta['created'])[:10]}" if meta.get("created") else ""
     line = f"Commit {sha}{who}{when}: {one_sentence(str(fact.get('title', '')))}"
-    files = [str(f.get("path")) for f in meta.get("files") or [] if isinstance(f, dict)]
+    files = changed_paths(meta)
     if files:
         more = len(files) - MAX_FILES
         listed = ", ".join(files[:MAX_FILES]) + (f" and {more} more" if more > 0 else "")

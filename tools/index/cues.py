@@ -1,4 +1,4 @@
-"""What a question says besides its words: a month or year, a change, a how-to, names.
+"""What a question says besides its words: a date, a change, a release, a how-to, names.
 
 Plain functions of the question's text, cheap to import (no index, no model), shared by
 the reranker (``tools.index.rerank``) and the extractive finalist.
@@ -21,7 +21,7 @@ _CHANGED = (
     r"(?:changed|added|fixed|made|removed|switched|wrote|committed|contributed|introduced"
     r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified)"
 )
-_WHAT_FIXED = r"\bwhat (?:fixed|changed)\b|\bwhat (?:was|were|is) the (?:fix|change)"
+_WHAT_FIXED = r"\bwhat (?:fixed|changed)\b|\bwhat (?:was|were|is) the (?:fix|change)(?:e?s)?\b"
 _WHAT_THE_FIX_WAS = re.compile(_WHAT_FIXED, re.IGNORECASE)
 _ABOUT_CHANGE = re.compile(
     rf"\bcommit(?:s|ted)?\b|{_WHAT_FIXED}|\bwhich (?:change|fix)\b"

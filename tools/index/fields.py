@@ -19,7 +19,9 @@ from typing import Any
 
 from tools.records import Chunk, display_id
 
-BM25_TOKEN = r"(?u)(?<![\w.])v?\d+(?:\.\d+)+\b|\b\w\w+\b"
+VERSION = r"\d+(?:\.\d+)+"
+"""A version number (``2.0.1``, ``400.4``) as the tokenizers keep it whole."""
+BM25_TOKEN = rf"(?u)(?<![\w.])v?{VERSION}\b|\b\w\w+\b"
 """How BM25 splits text: a version number (``2.0.1``, ``v2.0.1``) is one token, other
 tokens are words of two or more characters (bm25s's default, which splits ``2.0.1`` into
 digits too short to keep)."""
@@ -32,10 +34,11 @@ index version's manifest, so changing it rewrites the index."""
 
 @cache
 def indexed_text_version() -> str:
-    """A hash of this module, whose rules decide what is indexed.
+    """A hash of this module's text: its rules decide what is indexed and how BM25 splits it.
 
     Part of the index stage's inputs and of each build's input hash, so a changed rule
-    rewrites the index (reusing the vectors of chunks whose indexed text is unchanged).
+    rewrites the index (any edit here does; the vectors of chunks whose indexed text is
+    unchanged are reused, so a rewrite that changes nothing costs little).
     """
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
@@ -54,6 +57,8 @@ MONTHS = (
     "November",
     "December",
 )
+_JOINED_NAME = re.compile(r"\w_\w|\d\.\d")
+"""A file name part BM25 reads as one token where the split path has several."""
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
@@ -91,7 +96,7 @@ def fields_line(chunk: Chunk) -> str:
                 parts.append(" ".join(str(v) for v in values))
     else:
         name = ref.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        parts = [re.sub(r"[/_.-]+", " ", ref), name if re.search(r"\w[_.-]\w", name) else ""]
+        parts = [re.sub(r"[/_.-]+", " ", ref), name if _JOINED_NAME.search(name) else ""]
     return " ".join(part for part in parts if part.strip())
 
 

@@ -24,10 +24,10 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   commit fixed ALOY-396?"): the commit comes before the issue it names;
 - **merge**: the record is a merge commit, whose message says little more than a branch
   name and whose changes are in the commits it merges (a penalty);
-- **release**: the record is a commit that changes only ``RELEASE_FILES`` (``bump version
-  1.9.8``), which matches a question by its date alone, unless the question asks about a
-  release or a version, or names the version its subject names ("what changed in
-  1.16.2?" and ``chore(release): 1.16.2``) (a penalty);
+- **release**: the record is a release commit (``bump version 1.9.8``: only
+  ``RELEASE_FILES`` changed, a subject that says so), which matches a question by its date
+  alone, unless the question asks about a release or a version, or names the version its
+  subject names ("what changed in 1.16.2?" and ``chore(release): 1.16.2``) (a penalty);
 - **coverage**: the share of the question's terms, weighted by their inverse document
   frequency, that the record's best chunk (with its title and fields) holds;
 - **section**: for a document, the same share (any form) in the headings of its best
@@ -67,9 +67,9 @@ from tools.index.cues import (
     question_period,
     written_as_names,
 )
-from tools.index.fields import indexed_text
+from tools.index.fields import VERSION, indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
-from tools.records import display_id
+from tools.records import changed_paths, display_id
 from tools.stemming import fold
 
 
@@ -108,6 +108,11 @@ RELEASE_FILES = frozenset(
     }
 )
 """What a release commit changes: version manifests, lock files, the changelog."""
+MAX_RELEASE_SUBJECT_WORDS = 2
+"""Words a release commit's subject has besides version numbers ("appcd-fswatcher v2.0.1",
+"0.2.37-1 bug fix"), when it does not say release, version or bump."""
+_VERSION = re.compile(VERSION)
+_VERSION_WORD = re.compile(rf"\S*{VERSION}\S*")
 HOW_TO_WEIGHT = 0.004
 MIN_TITLE_SHARE = 0.5
 MIN_CHUNKS_FOR_UNSEEN = 2000
@@ -116,7 +121,6 @@ lack "print"), so no question term counts as unknown."""
 RARE_NAME_SHARE = 0.01
 """A name the question writes that at most this share of chunks holds is a rare one
 (``suppressReturn``); set on the Alloy tuning sets (0.003 rescued none)."""
-_VERSION = re.compile(r"\d+(?:\.\d+)+")
 RECORD_POOL = 40
 """Records reranked: the best of the fused list (deeper ones rarely deserve a boost)."""
 
@@ -188,10 +192,18 @@ def _in_any_form(terms: frozenset[str], text: str) -> set[str]:
     return {t for t in terms if fold(t) in forms}
 
 
-def _only_release_files(meta: Mapping[str, Any]) -> bool:
-    """Whether a commit changes release bookkeeping alone (``bump version 1.9.8``)."""
-    names = [file["path"].rsplit("/", 1)[-1].lower() for file in meta.get("files") or []]
-    return bool(names) and all(name in RELEASE_FILES for name in names)
+def _is_release(subject: str, meta: Mapping[str, Any]) -> bool:
+    """Whether a commit is a release: it changes release bookkeeping alone, and says so.
+
+    Its subject says release, version or bump, or little besides a version number ("bump
+    version 1.9.8", "appcd-fswatcher v2.0.1"); a dependency fix that changes
+    ``package.json`` alone ("Set cli-kit to 0.0.3") is no release.
+    """
+    names = [path.rsplit("/", 1)[-1].lower() for path in changed_paths(meta)]
+    if not names or not all(name in RELEASE_FILES for name in names):
+        return False
+    rest = _VERSION_WORD.sub(" ", subject).split()
+    return asks_about_release(subject) or len(rest) <= MAX_RELEASE_SUBJECT_WORDS
 
 
 def record_features(
@@ -234,7 +246,7 @@ def record_features(
             source == "git"
             and not cues.about_releases
             and not cues.versions & set(bm25_tokenize([name])[0])
-            and _only_release_files(meta)
+            and _is_release(name, meta)
         ),
         "how_to": float(cues.how_to and source == "docs"),
         "rare_names": float(len(cues.rare_names & found)),
