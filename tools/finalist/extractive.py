@@ -387,6 +387,10 @@ def _links(fact: Hit) -> set[str]:
     return set((fact.get("metadata") or {}).get("links") or [])
 
 
+def _author(fact: Hit) -> str | None:
+    return (fact.get("metadata") or {}).get("author")
+
+
 def _is_merge(fact: Hit) -> bool:
     return bool((fact.get("metadata") or {}).get("merge"))
 
@@ -403,19 +407,13 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     chosen = [g for g in commits if _links(facts[g[0]]) & anchors]
     if not chosen and first.get("source") == "git":
         cited = _links(first)
-        author = (first.get("metadata") or {}).get("author")
-        plural = _PLURAL_COMMITS.search(question) is not None
+        by = _author(first) if _PLURAL_COMMITS.search(question) else None
         chosen = [
             groups[0],
             *(
                 g
                 for g in commits[1:]
-                if _links(facts[g[0]]) & cited
-                or (
-                    plural
-                    and author
-                    and (facts[g[0]].get("metadata") or {}).get("author") == author
-                )
+                if _links(facts[g[0]]) & cited or (by and _author(facts[g[0]]) == by)
             ),
         ]
     if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges

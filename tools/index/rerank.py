@@ -245,7 +245,7 @@ def record_features(
         "release": float(
             source == "git"
             and not cues.about_releases
-            and not cues.versions & set(bm25_tokenize([name])[0])
+            and not (cues.versions and cues.versions & set(bm25_tokenize([name])[0]))
             and _is_release(name, meta)
         ),
         "how_to": float(cues.how_to and source == "docs"),
