@@ -9,6 +9,8 @@ loss each reached.
 
     .venv/bin/python bench/train.py --corpus DIR    # smoke base + a 256-wide random Llama
     .venv/bin/python bench/train.py --corpus DIR --sizes 64x2 --examples 512 --threads 1
+    .venv/bin/python bench/train.py --corpus tests/data/corpus --examples 64 --epochs 8 \
+        --sizes 2048x22x32x4x32000                  # TinyLlama-1.1B's shape, on a GPU
     .venv/bin/python bench/train.py --corpus DIR --base-model smollm2-135m-instruct --examples 64
     .venv/bin/python bench/train.py --data-dir data --base-model TinyLlama/TinyLlama-1.1B-Chat-v1.0
 
@@ -219,10 +221,24 @@ def bench_one(
     }
 
 
+def _shape(size: str) -> dict[str, int]:
+    """``build_smoke_base`` sizes of ``HIDDENxLAYERS[xHEADSxKV_HEADS[xVOCAB]]``."""
+    names = ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size")
+    values = [int(x) for x in size.split("x")]
+    if len(values) not in (2, 4, 5):
+        raise SystemExit(f"--sizes: {size!r} is not HIDDENxLAYERS[xHEADSxKV_HEADS[xVOCAB]]")
+    return dict(zip(names, values, strict=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-model", action="append", help="HF id or path (repeatable)")
-    parser.add_argument("--sizes", default="64x2,256x4", help="random Llamas: HIDDENxLAYERS,...")
+    parser.add_argument(
+        "--sizes",
+        default="64x2,256x4",
+        help="random Llamas: HIDDENxLAYERS[xHEADSxKV_HEADS[xVOCAB]],... "
+        "(2048x22x32x4x32000: TinyLlama-1.1B's shape)",
+    )
     parser.add_argument("--data-dir", type=Path, help="use its sft_train/sft_eval.jsonl")
     parser.add_argument("--examples", type=int, default=256, help="ALOY pairs to train on")
     parser.add_argument("--epochs", type=float, default=1)
@@ -266,9 +282,8 @@ def main() -> None:
         bases = list(args.base_model or [])
         if not args.base_model:
             for size in filter(None, args.sizes.split(",")):
-                hidden, layers = (int(x) for x in size.split("x"))
-                folder = work / f"random-llama-{hidden}x{layers}"
-                bases.append(str(build_smoke_base(folder, hidden_size=hidden, num_layers=layers)))
+                folder = build_smoke_base(work / f"random-llama-{size}", **_shape(size))
+                bases.append(str(folder))
         runs = [bench_one(base, settings, data_dir, args.models_from, device) for base in bases]
     summary = {
         "device": device.to_dict(),

@@ -92,21 +92,30 @@ def _smoke_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def build_smoke_base(
-    target: Path, seed: int = SMOKE_SEED, *, hidden_size: int = 64, num_layers: int = 2
+    target: Path,
+    seed: int = SMOKE_SEED,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    vocab_size: int = 0,
 ) -> Path:
     """Build the tiny Llama model and its tokenizer into ``target`` (atomically).
 
-    The same seed gives the same weights and tokenizer, byte for byte. Benchmarks pass a
-    larger ``hidden_size`` / ``num_layers`` for a random model of a more telling size.
+    The same seed gives the same weights and tokenizer, byte for byte. Benchmarks pass
+    other sizes for a random model of a more telling shape (TinyLlama-1.1B's: hidden 2048,
+    22 layers, 32 heads, 4 KV heads, 32,000 embeddings); ``vocab_size`` 0 is the
+    tokenizer's (a larger one leaves rows the tokenizer never uses).
     """
     tokenizer = _smoke_tokenizer()
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=max(vocab_size, len(tokenizer)),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 11 // 4,
         num_hidden_layers=num_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
         max_position_embeddings=2048,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
