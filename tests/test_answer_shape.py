@@ -486,3 +486,21 @@ def test_inline_code_after_a_colon_is_quoted_with_its_sentence(corpus_dir, setti
     assert 'so: `<NavigationWindowXP id="nav" module="xp.ui">` [1]' in answer
     assert answer.count("[ERROR] Alloy compiler failed") <= 1  # not again as a sentence
     assert verify_citations(answer, result["citations"], facts) == []
+
+
+def test_a_quote_wrapped_over_lines_is_one_sentence(corpus_dir, settings):
+    page = doc_record(corpus_dir, "appc-daemon", "docs/Development/appcd/README.md")
+    facts = hits_from_records([page])
+
+    texts = [c.text for c in candidates(facts)]
+    result = fuse(
+        "What does the NIM extension do when the daemon runs in debug mode?", facts, None, settings
+    )
+
+    whole = (
+        "The NIM extension will detect when the Appc Daemon has been started in debug mode"
+        " and automatically connect to it"
+    )
+    assert f"{whole}." in texts  # "> " of the wrapped line dropped, the ">" line a break
+    assert whole in result["answer"]
+    assert verify_citations(result["answer"], result["citations"], facts) == []

@@ -16,6 +16,7 @@ from tools.finalist.chatter import without_address
 from tools.finalist.citations import (
     MARKER,
     normalize_space,
+    prose,
     sentence_spans,
     table_rows,
     tag_sentence,
@@ -227,7 +228,7 @@ def _sentence(
     The code it introduces (it ends with ``:``) is added to ``quoted``.
     """
     start, end = span
-    sentence = without_address(normalize_space(text[start:end]))
+    sentence = without_address(prose(text[start:end]))
     line_start = text[text.rfind("\n", 0, start) + 1 : start]
     item = bool(_ITEM_START.fullmatch(line_start))
     listed = bool(_ITEM_START.match(line_start))

@@ -27,6 +27,8 @@ _BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)]|>)[ \t]*")
 _NOT_PROSE = re.compile(
     r"^[ \t]*(?:(?:[-*+]|\d+[.)]|>)[ \t]+)*(?:#{1,6}[ \t]|\||\[[^\]]*\]\([^)]*\)[ \t]*[➤»›/|>-])"
 )
+_QUOTE = re.compile(r"^[ \t]*>[ \t]?")
+_QUOTE_WRAP = re.compile(r"\n[ \t]*>[ \t]?")
 _FENCE = re.compile(r"^[ \t]*(?:```|~~~)")
 _INDENTED = re.compile(r"^(?:\t| {4})")
 
@@ -34,6 +36,11 @@ _INDENTED = re.compile(r"^(?:\t| {4})")
 def normalize_space(text: str) -> str:
     """Collapse every run of whitespace to one space and trim."""
     return " ".join(text.split())
+
+
+def prose(text: str) -> str:
+    """A span of prose as one line: quote marks of wrapped lines dropped, space normalized."""
+    return normalize_space(_QUOTE_WRAP.sub("\n", text))
 
 
 def marker_numbers(text: str) -> list[int]:
@@ -139,7 +146,8 @@ def renumber(text: str, n_sources: int) -> tuple[str, list[int], list[int]]:
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Offsets of the prose sentences of ``text``.
 
-    Paragraphs (wrapped lines joined) and list items are split at sentence ends; a citation
+    Paragraphs (wrapped lines joined, in a quote too) and list items are split at sentence
+    ends; a citation
     marker right after the end punctuation stays with its sentence. Headings, table rows
     and code (fenced, or indented after a blank line) are left out; list bullets are not
     part of a span.
@@ -188,7 +196,7 @@ def table_rows(text: str) -> list[tuple[int, str]]:
 
 def sentences(text: str) -> list[str]:
     """The prose sentences of ``text``, whitespace normalized."""
-    return [normalize_space(text[s:e]) for s, e in sentence_spans(text)]
+    return [prose(text[s:e]) for s, e in sentence_spans(text)]
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -205,12 +213,15 @@ def _prose_blocks(text: str) -> list[tuple[int, int]]:
     start: int | None = None
     in_fence = False
     pos = 0
+    quoted = False  # the open block is in a quote, whose wrapped lines start with ">"
     for line in text.splitlines(keepends=True):
         line_start, pos = pos, pos + len(line)
         fence = bool(_FENCE.match(line))
         indented_code = start is None and _INDENTED.match(line) and not _BLOCK_START.match(line)
-        breaks = in_fence or fence or indented_code or not line.strip() or _NOT_PROSE.match(line)
-        if start is not None and (breaks or _BLOCK_START.match(line)):
+        inner = _QUOTE.sub("", line, count=1)
+        wrapped = quoted and _QUOTE.match(line) and inner.strip() and not _BLOCK_START.match(inner)
+        breaks = in_fence or fence or indented_code or not inner.strip() or _NOT_PROSE.match(line)
+        if start is not None and (breaks or (_BLOCK_START.match(line) and not wrapped)):
             blocks.append((start, line_start))
             start = None
         if fence:
@@ -220,6 +231,7 @@ def _prose_blocks(text: str) -> list[tuple[int, int]]:
         if start is None:
             bullet = _BULLET.match(line) if _BLOCK_START.match(line) else None
             start = line_start + (bullet.end() if bullet else 0)
+            quoted = bool(_QUOTE.match(line))
     if start is not None:
         blocks.append((start, len(text)))
     return blocks
@@ -272,14 +284,14 @@ def verify_citations(answer: str, citations: Sequence[Citation], facts: Sequence
 
     Every marker must point into the list, the list must be numbered in order of first use
     with no unused entry, and every snippet must occur (whitespace normalized) in the text
-    of the chunk its citation names.
+    of the chunk its citation names (read as :func:`prose`).
     """
     problems = []
     used = marker_numbers(answer)
     first_use = list(dict.fromkeys(used))
     if first_use != list(range(1, len(citations) + 1)):
         problems.append(f"markers in order of first use {first_use} != 1..{len(citations)}")
-    texts = {f.get("chunk_id"): normalize_space(str(f.get("text", ""))) for f in facts}
+    texts = {f.get("chunk_id"): prose(str(f.get("text", ""))) for f in facts}
     for n, citation in enumerate(citations, 1):
         chunk = texts.get(citation.get("chunk_id"))
         if chunk is None:

@@ -22,7 +22,7 @@ from tools.finalist.candidates import KEY, Candidate, candidates, terms
 from tools.finalist.chatter import is_chatter
 from tools.finalist.citations import (
     fact_ref,
-    normalize_space,
+    prose,
     sentences,
     strip_markers,
     table_rows,
@@ -231,7 +231,7 @@ def best_sentence(claim: str, fact_text: str) -> str:
     The claim itself when it occurs verbatim (whitespace normalized), else the sentence or
     table row sharing the most terms with it, else the first sentence of the fact.
     """
-    text = normalize_space(fact_text)
+    text = prose(fact_text)
     for quoted in (claim, claim.rstrip(".")):  # a quoted table row got a full stop
         if quoted and quoted in text:
             return quoted
