@@ -328,3 +328,17 @@ def test_a_model_that_cannot_be_had_is_a_fast_error_naming_the_key(tmp_path: Pat
     write_chunks(tmp_path, [])
     report = run_index(settings, tmp_path)
     assert report.status == "failed" and "model_b.model 'org/not-a-model'" in report.reason
+
+
+def test_a_table_rule_is_embedded_short(corpus_dir: Path) -> None:
+    from tools.index.fields import indexed_text
+
+    page = corpus_dir / "docs" / "appc-daemon" / "docs" / "Exit Codes.md"
+    text = page.read_text("utf-8")
+    chunk = {"doc_id": "docs:docs/Exit Codes.md", "source": "docs", "title": "Exit Codes"}
+
+    indexed = indexed_text({**chunk, "text": text, "metadata": {}})
+
+    assert "-" * 40 in text  # the page's rule is 80 dashes, one model token each
+    assert "| :---: | :--- |" in indexed
+    assert "|   5   | Server was run as root" in indexed
