@@ -225,6 +225,8 @@ def test_a_document_section_heading_counts_for_its_page() -> None:
     assert how.how_to and not cues.how_to
     assert record_features(how, page, linked=False, named=False)["how_to"] == 1.0
     assert record_features(how, issue, linked=False, named=False)["how_to"] == 0.0
+    commented = dict(page, text="# Setup\n\n```sh\n# start the server\nappcd start\n```")
+    assert record_features(cues, commented, linked=False, named=False)["section"] == 0.0
 
 
 def test_a_title_counts_in_any_form_of_its_words() -> None:

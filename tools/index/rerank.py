@@ -60,6 +60,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tools.cleaning.text import code_flags
 from tools.index.cues import (
     asks_about_change,
     asks_about_release,
@@ -182,8 +183,16 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
 
 
 def _headings(text: str) -> str:
-    """The Markdown heading lines of a chunk's text, without their ``#`` marks."""
-    return " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+    """The Markdown heading lines of a chunk's text, without their ``#`` marks.
+
+    A ``# comment`` line in a fenced code block is no heading.
+    """
+    lines = text.splitlines()
+    return " ".join(
+        line.lstrip("# ")
+        for line, code in zip(lines, code_flags(lines), strict=True)
+        if line.startswith("#") and not code
+    )
 
 
 def _in_any_form(terms: frozenset[str], text: str) -> set[str]:
