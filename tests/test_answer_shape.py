@@ -504,3 +504,19 @@ def test_a_quote_wrapped_over_lines_is_one_sentence(corpus_dir, settings):
     assert f"{whole}." in texts  # "> " of the wrapped line dropped, the ">" line a break
     assert whole in result["answer"]
     assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+def test_a_release_note_is_quoted_with_its_package_and_version(corpus_dir, settings):
+    page = doc_record(corpus_dir, "appc-daemon", "docs/Release Notes/Appc Daemon 4.0.4.md")
+    facts = hits_from_records([page])
+
+    result = fuse(
+        "Which version stopped throwing an error when telemetry is disabled?", facts, None, settings
+    )
+
+    # "### appcd-telemetry" over "* **v5.0.6** - 4/26/2021" over the entry
+    assert result["answer"].startswith(
+        "appcd-telemetry v5.0.6: fix: Don't throw error if telemetry"
+    )
+    assert "**v5.0.6**" not in result["answer"]  # the version line is a mark, not a sentence
+    assert verify_citations(result["answer"], result["citations"], facts) == []

@@ -42,7 +42,12 @@ _CODE_AFTER = re.compile(
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
 _ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_MARK = re.compile(r"^[ \t]*(?:(#{1,6})[ \t]+(.+?)[ \t#]*|\*\*([^*\n]+)\*\*[ \t]*)$", re.MULTILINE)
+_MARK = re.compile(
+    r"^[ \t]*(?:(#{1,6})[ \t]+(.+?)[ \t#]*|(?:[-*+][ \t]+)?\*\*([^*\n]+)\*\*(?:[ \t]+-[ \t].*)?)$",
+    re.MULTILINE,
+)
+_PACKAGE = re.compile(r"@?[a-z0-9][a-z0-9._/-]*")
+"""A heading that names a package (``appcd-core``): the versions listed under it are its."""
 _RELEASE_NUMBER = re.compile(r"\[?(v?\d+\.\d+\.\d+[\w.-]*)(?:\]|\s|$)")
 _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
 _NAME_HEADING = re.compile(r"(?=\S*(?:[._/]\w|\d))[\w$@-]+(?:[._/][\w$@-]+)*")
@@ -170,7 +175,9 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
     for position, (start, end, kind, said) in enumerate(pieces):
         above = [heading for at, heading in headings if at < start]
         if kind == "sentence":
-            version = next((v for at, v in reversed(versions) if at < start), "")
+            if any(at <= start < end for at, end, _ in versions):
+                continue  # the version mark itself ("* **v4.0.2** - 3/3/2021")
+            version = next((v for at, _, v in reversed(versions) if at < start), "")
             found = _sentence(
                 i, position, fact, text, (start, end), label or version, above, quoted
             )
@@ -256,28 +263,34 @@ def _sentence(
     )
 
 
-def _versions(text: str) -> list[tuple[int, str]]:
+def _versions(text: str) -> list[tuple[int, int, str]]:
     """Where each changelog version comes into force and where it stops, in order.
 
-    ``(offset, version)`` at a version mark: a heading that starts with a version number
-    (``# v2.0.1 (Dec 1, 2020)``, ``## [1.16.2](...)``) or a ``**1.0.0**`` line; ``(offset,
+    ``(start, end, version)`` of a version mark: a heading that starts with a version
+    number (``# v2.0.1 (Dec 1, 2020)``, ``## [1.16.2](...)``), or a ``**1.0.0**`` line or
+    list item (``* **v4.0.2** - 3/3/2021``), which under a heading that names a package
+    (``### appcd-core``) is that package's version (``appcd-core v4.0.2``); ``(start, end,
     "")`` at a heading outside that version (one of its level or above; any, after a bold
     line). Marks in code blocks do not count.
     """
     code = [m.span() for m in _FENCED.finditer(text)]
-    marks: list[tuple[int, str]] = []
+    marks: list[tuple[int, int, str]] = []
     level = 0  # of the version in force; 7 for a bold line, 0 for none
+    heading = ""  # the last heading seen
     for m in _MARK.finditer(text):
         if any(start < m.start() < end for start, end in code):
             continue
         depth = len(m.group(1)) if m.group(1) else 7
         number = _RELEASE_NUMBER.match(m.group(2) or m.group(3))
         if number:
-            marks.append((m.start(), number.group(1)))
+            package = heading if depth == 7 and _PACKAGE.fullmatch(heading) else ""
+            marks.append((m.start(), m.end(), f"{package} {number.group(1)}".strip()))
             level = depth
         elif m.group(1) and level and depth <= level:
-            marks.append((m.start(), ""))
+            marks.append((m.start(), m.end(), ""))
             level = 0
+        if m.group(1):
+            heading = m.group(2)
     return marks
 
 
