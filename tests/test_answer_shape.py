@@ -520,3 +520,20 @@ def test_a_release_note_is_quoted_with_its_package_and_version(corpus_dir, setti
     )
     assert "**v5.0.6**" not in result["answer"]  # the version line is a mark, not a sentence
     assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+def test_a_how_to_answered_by_a_table_quotes_its_matching_rows(corpus_dir, settings):
+    cli = hits_from_records([doc_record(corpus_dir, "appc-daemon", "docs/CLI/README.md")])
+
+    result = fuse(
+        "How do I view the daemon's debug log from the command line?", cli, None, settings
+    )
+
+    assert "| Streams Appc Daemon debug log output [" in result["answer"]
+    assert "`stop`" not in result["answer"]  # the next rows of the table are no steps
+    dump = hits_from_records([doc_record(corpus_dir, "appc-daemon", "docs/CLI/dump.md")])
+
+    result = fuse("How do I dump the daemon's state for a bug report?", dump, None, settings)
+
+    assert "Usage: `appcd dump [<file>] [--view]` [1]" in result["answer"]
+    assert "| Success" not in result["answer"]  # the exit codes table after the usage

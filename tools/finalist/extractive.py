@@ -299,7 +299,7 @@ def extractive_answer(
       (its lead), shares a question term (retrieval weighs the whole record, its fields and
       meaning), else the first one with a sentence matching the question well. Then:
       for a how-to question answered by a document, its steps (``_steps``) when it has
-      any (list items, commands, table rows) where the answer is; for a document
+      any (list items, commands; not table rows) where the answer is; for a document
       whose best sentence introduces a list, that sentence and the list; otherwise its lead,
       its ``MAX_RECORD_SENTENCES`` best sentences or table rows in reading order and, for an
       issue, the discussion's last sentence that explains a cause or a fix (``caused by``,
@@ -516,8 +516,10 @@ def _steps(
     In reading order across the document's chunks, they start at its best sentence, or at
     the sentence with code right before it (the best one may follow up on the code: "now
     you are free to use ..."), or at the start of the list holding it (or at the sentence
-    that introduces that list). Empty when none of them is a list item, a command or a
-    table row: prose about the subject is not a procedure.
+    that introduces that list), table rows left out. Empty when none of them is a list
+    item or a command (prose about the subject is not a procedure), or when the best is a
+    table row: a table's rows are entries (options, settings, codes), quoted by how well
+    each matches, not in a run.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     ordered = sorted(
@@ -533,8 +535,10 @@ def _steps(
         at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
         at -= 1
-    run = seq[at : at + MAX_STEPS]
-    if not any(c.item or c.code or c.row for c in run):
+    if seq[at].row:
+        return ""  # a table's rows are entries, not steps: its best rows are quoted
+    run = [c for c in seq[at:] if not c.row][:MAX_STEPS]
+    if not any(c.item or c.code for c in run):
         return ""  # prose about the subject, no steps: quoted like any other answer
     for c in run:
         marker = f"[{c.fact + 1}]"
