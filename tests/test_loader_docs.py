@@ -272,6 +272,20 @@ def test_markdown_comments_front_matter_and_code_kept() -> None:
     assert text.rstrip().endswith("## Sub")
 
 
+def test_reference_links_become_inline_links(corpus_dir: Path) -> None:
+    page = corpus_dir / "docs" / "appc-daemon" / "docs" / "Getting Started.md"
+    source = page.read_text("utf-8")
+
+    _, text, _ = markdown_to_text(source)
+
+    assert "\n[11]: https://github.com/appcelerator/appcd-plugin-amplify#readme" in source
+    assert "[11]:" not in text and "[docs][11]" not in text
+    amplify = "[docs](https://github.com/appcelerator/appcd-plugin-amplify#readme)"
+    assert f"| @appcd/plugin-amplify     | {amplify} |" in text
+    _, text, _ = markdown_to_text("[a][x], [x][], [x], `[x][x]`, [y] [1]\n\n[X]: http://e/ 'T'\n")
+    assert text.strip() == "[a](http://e/), [x](http://e/), [x](http://e/), `[x][x]`, [y] [1]"
+
+
 def test_a_changelog_is_titled_by_its_folder_not_its_latest_entry(
     corpus_dir: Path, tmp_path: Path
 ) -> None:

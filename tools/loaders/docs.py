@@ -28,6 +28,7 @@ from docutils.core import publish_doctree
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import normalizeReference
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
@@ -107,13 +108,19 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)",
 def markdown_to_text(source: str) -> _Converted:
     """Markdown kept as Markdown, normalized for the chunker.
 
-    Setext headings become ``#`` lines, indented code becomes fenced, HTML comments and
-    YAML front matter are dropped (its ``title`` is used).
+    Setext headings become ``#`` lines, indented code becomes fenced, reference links
+    become inline links (``[docs][11]`` and ``[11]: https://...`` read as ``[docs](https://...)``,
+    the definitions dropped: a page of them chunked into runs of bare URLs), HTML comments
+    and YAML front matter are dropped (its ``title`` is used).
     """
     title, body = _front_matter(source)
     lines = body.split("\n")
-    tokens = _MARKDOWN.parse(body)
-    replaced: dict[int, tuple[int, list[str]]] = {}
+    env: dict[str, Any] = {}
+    tokens = _MARKDOWN.parse(body, env)
+    references = env.get("references") or {}
+    replaced: dict[int, tuple[int, list[str]]] = {
+        ref["map"][0]: (ref["map"][1], []) for ref in references.values() if ref.get("map")
+    }
     code: set[int] = set()
     for index, token in enumerate(tokens):
         if token.map is None:
@@ -133,7 +140,8 @@ def markdown_to_text(source: str) -> _Converted:
 
     def flush() -> None:
         if prose:
-            out.extend(_HTML_COMMENT.sub("", "\n".join(prose)).split("\n"))
+            text = _HTML_COMMENT.sub("", "\n".join(prose))
+            out.extend(_inline_references(text, references).split("\n"))
             prose.clear()
 
     index = 0
@@ -151,6 +159,23 @@ def markdown_to_text(source: str) -> _Converted:
         index += 1
     flush()
     return title, "\n".join(out), {}
+
+
+_REFERENCE_LINK = re.compile(r"(`+)[^`]*?\1|\[([^\[\]]*)\](?:\[([^\[\]]*)\]|(?![(:]))")
+"""Inline code (kept as is), or a full, collapsed or shortcut reference link."""
+
+
+def _inline_references(text: str, references: dict[str, Any]) -> str:
+    """``text`` with each reference link to a defined label written as an inline link."""
+
+    def inline(match: re.Match[str]) -> str:
+        if match.group(1):
+            return match.group(0)
+        label = match.group(3) or match.group(2)
+        found = references.get(normalizeReference(label)) if label else None
+        return f"[{match.group(2)}]({found['href']})" if found else match.group(0)
+
+    return _REFERENCE_LINK.sub(inline, text)
 
 
 def _front_matter(source: str) -> tuple[str | None, str]:
