@@ -234,3 +234,27 @@ def test_a_page_is_found_by_its_file_name_as_written(tmp_path: Path, corpus_dir:
     ]:
         top = retriever.search(question, k=1, mode="bm25")
         assert top[0]["title"] == title, question  # neither code nor constant is in its text
+
+
+def test_hybrid_takes_as_deep_lists_for_chat_as_for_the_evaluation(
+    retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tools.index.search as search
+
+    depths: list[int] = []
+    dense = search._dense
+    monkeypatch.setattr(
+        search,
+        "_dense",
+        lambda version, qvec, depth, *rest: (
+            depths.append(depth) or dense(version, qvec, depth, *rest)
+        ),
+    )
+    question = "model binding calls the update function twice"
+    few = [h["doc_id"] for h in retriever.search(question, k=5, mode="hybrid")]
+    many = [h["doc_id"] for h in retriever.search(question, k=50, mode="hybrid")]
+
+    # records are fused by their chunks' ranks in these lists: the same lists, the same order
+    assert depths[0] == depths[1] == search.HYBRID_DEPTH
+    records = list(dict.fromkeys(few))
+    assert list(dict.fromkeys(many))[: len(records)] == records

@@ -46,7 +46,11 @@ FILTER_KEYS = (
 )
 _JIRA_KEY = re.compile(r"\b([A-Za-z][A-Za-z0-9]+-\d+)\b")
 _SHA = re.compile(r"\b((?=[0-9a-f]*[0-9])[0-9a-f]{7,40})\b")
-_MIN_DEPTH = 50
+HYBRID_DEPTH = 250
+"""Chunks each list (dense, BM25) gives hybrid search at least, whatever ``k`` is: records
+are fused by their chunks' ranks in these lists, so a shallower list for a smaller ``k``
+ranked them differently (chat asks for 5 chunks, the retrieval evaluation for 50: a page
+whose best chunk was 53rd by meaning came first in one and was missing in the other)."""
 MAX_CHUNKS_PER_RECORD = 3
 """Chunks of one record a hybrid result holds, so a long record cannot crowd the list."""
 _FAISS_THREADS = threading.Lock()
@@ -205,7 +209,7 @@ class Retriever:
         allowed = version.select_ids(*clause) if clause else None
         if allowed is not None and not len(allowed):
             return []
-        depth = k if mode != "hybrid" else max(_MIN_DEPTH, 5 * k)
+        depth = k if mode != "hybrid" else max(HYBRID_DEPTH, 5 * k)
         qvec = self._embed_query(query) if mode != "bm25" else None
         dense = (
             _dense(version, qvec, depth, allowed, self.options.hnsw_ef_search)
