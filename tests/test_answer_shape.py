@@ -8,6 +8,7 @@ the git loader), the issue itself (Jira loader) and the Appc Daemon's Getting St
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from tools.config import Settings
 from tools.finalist import fuse, sentence_meaning, verify_citations
 from tools.finalist.candidates import candidates, terms
 from tools.finalist.chatter import is_chatter, without_address
-from tools.finalist.citations import marker_numbers, sentence_spans, table_rows
+from tools.finalist.citations import marker_numbers, sentence_spans, sentences, table_rows
 from tools.finalist.extractive import Closeness, rank
 from tools.index.embeddings import EmbeddingError, get_embedder
 from tools.loaders.git import load_git_repo
@@ -502,6 +503,14 @@ def test_a_quote_wrapped_over_lines_is_one_sentence(corpus_dir, settings):
         " and automatically connect to it"
     )
     assert f"{whole}." in texts  # "> " of the wrapped line dropped, the ">" line a break
+    assert sentences("> Starts a server on port 1732.\n> Plugins load from disk.\n") == [
+        "Starts a server on port 1732.",
+        "Plugins load from disk.",
+    ]
+    assert sentences("> Run this:\n> ```\n> npm i -g appcd\n> ```\n> Then start it.\n") == [
+        "Run this:",
+        "Then start it.",
+    ]
     assert whole in result["answer"]
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
@@ -519,6 +528,10 @@ def test_a_release_note_is_quoted_with_its_package_and_version(corpus_dir, setti
         "appcd-telemetry v5.0.6: fix: Don't throw error if telemetry"
     )
     assert "**v5.0.6**" not in result["answer"]  # the version line is a mark, not a sentence
+    entries = "## changelog\n\n- **2.0.0** - Dropped support for Node 8.\n"  # no date: an entry
+    assert [c.text for c in candidates(hits_from_records([replace(page, text=entries)]))] == [
+        "**2.0.0** - Dropped support for Node 8."
+    ]
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
 

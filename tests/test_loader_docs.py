@@ -284,6 +284,8 @@ def test_reference_links_become_inline_links(corpus_dir: Path) -> None:
     assert f"| @appcd/plugin-amplify     | {amplify} |" in text
     _, text, _ = markdown_to_text("[a][x], [x][], [x], `[x][x]`, [y] [1]\n\n[X]: http://e/ 'T'\n")
     assert text.strip() == "[a](http://e/), [x](http://e/), [x](http://e/), `[x][x]`, [y] [1]"
+    badge = "[![Build][img]][url]\n\n[img]: https://img/x.svg\n[url]: https://ci/x\n"
+    assert markdown_to_text(badge)[1].strip() == "[![Build](https://img/x.svg)](https://ci/x)"
 
 
 def test_a_changelog_is_titled_by_its_folder_not_its_latest_entry(

@@ -61,6 +61,8 @@ def test_question_period(question: str, period: tuple[str, str] | None) -> None:
         ("What did Chris Barber change in November 2017 for the banner?", True),
         ("What did m1ga's commit fix?", True),
         ("What did the docs say about the fix?", False),
+        ("What did I need to add to tiapp.xml to enable the module?", False),
+        ("What did you have to change to get Alloy 2 working?", False),
         ("When controllers/index.js is missing the app still builds", False),
         ("How do I stop the daemon?", False),
     ],

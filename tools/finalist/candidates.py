@@ -43,7 +43,9 @@ _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
 _ITEM_HEADING = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _MARK = re.compile(
-    r"^[ \t]*(?:(#{1,6})[ \t]+(.+?)[ \t#]*|(?:[-*+][ \t]+)?\*\*([^*\n]+)\*\*(?:[ \t]+-[ \t].*)?)$",
+    r"^[ \t]*(?:(#{1,6})[ \t]+(.+?)[ \t#]*"
+    r"|(?:[-*+][ \t]+)?\*\*([^*\n]+)\*\*"
+    r"(?:[ \t]+[-\u2013][ \t]+\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4})?)[ \t]*$",
     re.MULTILINE,
 )
 _PACKAGE = re.compile(r"@?[a-z0-9][a-z0-9._/-]*")

@@ -18,7 +18,10 @@ SNIPPET_CHARS = 300
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _MARKER_RUN = re.compile(r"[ \t]*(?:\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+")
 _OPEN_TAIL = re.compile(r"\s*(?:\[[\d,\s]*\]?)*$")
-_SENTENCE_END = re.compile(r"[.!?][\"')]*(?:[ \t]*" + MARKER.pattern + r")*(?=\s+[\"'(*_`A-Z0-9])")
+_SENTENCE_END = re.compile(
+    r"[.!?][\"')]*(?:[ \t]*" + MARKER.pattern + r")*(?=\s+(?:>[ \t]*)?[\"'(*_`A-Z0-9])"
+)
+"""A sentence's end: its punctuation, then space and a capital (after a quote's ">")."""
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "Mr.", "Dr.", "No.")
 _BLOCK_START = re.compile(r"^[ \t]*(?:[-*+][ \t]|\d+[.)][ \t]|>)")
 _BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)]|>)[ \t]*")
@@ -29,7 +32,7 @@ _NOT_PROSE = re.compile(
 )
 _QUOTE = re.compile(r"^[ \t]*>[ \t]?")
 _QUOTE_WRAP = re.compile(r"\n[ \t]*>[ \t]?")
-_FENCE = re.compile(r"^[ \t]*(?:```|~~~)")
+_FENCE = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:```|~~~)")
 _INDENTED = re.compile(r"^(?:\t| {4})")
 
 
@@ -200,8 +203,14 @@ def sentences(text: str) -> list[str]:
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without the space around it, nor the ">" of a quote's wrapped line."""
     while start < end and text[start].isspace():
         start += 1
+    line = text.rfind("\n", 0, start)
+    if start < end and text[start] == ">" and line >= 0 and not text[line + 1 : start].strip():
+        start += 1
+        while start < end and text[start] in " \t":
+            start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end

@@ -529,14 +529,14 @@ def _steps(
     first: dict[tuple[str, str], Candidate] = {}
     for c in ordered:
         first.setdefault((c.text, c.code), c)
+    if not mine or mine[0].row:
+        return ""  # a table's rows are entries, not steps: its best rows are quoted
     seq = list(first.values())
     at = next(i for i, c in enumerate(seq) if (c.text, c.code) == (mine[0].text, mine[0].code))
     if at > 0 and seq[at - 1].code and not seq[at].code:
         at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
         at -= 1
-    if seq[at].row:
-        return ""  # a table's rows are entries, not steps: its best rows are quoted
     run = [c for c in seq[at:] if not c.row][:MAX_STEPS]
     if not any(c.item or c.code for c in run):
         return ""  # prose about the subject, no steps: quoted like any other answer

@@ -27,8 +27,8 @@ _ABOUT_CHANGE = re.compile(
     rf"\bcommit(?:s|ted)?\b|{_WHAT_FIXED}|\bwhich (?:change|fix)\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
     rf"|\bwho\b.*\b{_CHANGED}\b"
-    r"|\bwhat did (?:[\w.'-]+ ){1,3}(?:change|fix|add|remove|commit|introduce|replace|rename"
-    r"|refactor)\b"
+    r"|\bwhat did (?:[\w.'-]+ ){0,2}(?!to )[\w.'-]+ (?:change|fix|add|remove|commit|introduce"
+    r"|replace|rename|refactor)\b"
     r"|\bfiles?\b.*\b(?:change|changed|touch|touched|modified)\b"
     r"|\bwhich [\w.-]+ (?:was|were) (?:changed|modified|touched|edited|rewritten)\b",
     re.IGNORECASE,

@@ -130,7 +130,8 @@ def markdown_to_text(source: str) -> _Converted:
             inline = tokens[index + 1]
             title = title or _inline_plain(inline)
             if token.markup in ("=", "-"):
-                replaced[start] = (end, [f"{'#' * int(token.tag[1])} {inline.content.strip()}"])
+                heading = _inline_references(inline.content.strip(), references)
+                replaced[start] = (end, [f"{'#' * int(token.tag[1])} {heading}"])
         elif token.type == "code_block" and token.level == 0:
             replaced[start] = (end, fence(token.content.rstrip("\n")).split("\n"))
         elif token.type in ("fence", "code_block"):
@@ -161,8 +162,11 @@ def markdown_to_text(source: str) -> _Converted:
     return title, "\n".join(out), {}
 
 
-_REFERENCE_LINK = re.compile(r"(`+)[^`]*?\1|\[([^\[\]]*)\](?:\[([^\[\]]*)\]|(?![(:]))")
-"""Inline code (kept as is), or a full, collapsed or shortcut reference link."""
+_REFERENCE_LINK = re.compile(
+    r"(`+)[^`]*?\1|(?<!\])\[((?:[^\[\]]|\[[^\[\]]*\])*)\](?:\[([^\[\]]*)\]|(?![(:]))"
+)
+"""Inline code (kept as is), or a full, collapsed or shortcut reference link (its text may
+hold one bracketed level: a badge ``[![Build][img]][url]``)."""
 
 
 def _inline_references(text: str, references: dict[str, Any]) -> str:
@@ -171,9 +175,12 @@ def _inline_references(text: str, references: dict[str, Any]) -> str:
     def inline(match: re.Match[str]) -> str:
         if match.group(1):
             return match.group(0)
-        label = match.group(3) or match.group(2)
+        words = match.group(2)
+        label = match.group(3) or words
         found = references.get(normalizeReference(label)) if label else None
-        return f"[{match.group(2)}]({found['href']})" if found else match.group(0)
+        inner = _inline_references(words, references)
+        tail = match.group(0)[len(words) + 2 :]
+        return f"[{inner}]({found['href']})" if found else f"[{inner}]{tail}"
 
     return _REFERENCE_LINK.sub(inline, text)
 
