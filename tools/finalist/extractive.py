@@ -522,6 +522,8 @@ def _steps(
     each matches, not in a run.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
+    if not mine or mine[0].row:
+        return ""  # a table's rows are entries, not steps: its best rows are quoted
     ordered = sorted(
         (c for c in pool if c.fact in group), key=lambda c: (facts[c.fact]["position"], c.position)
     )
@@ -529,8 +531,6 @@ def _steps(
     first: dict[tuple[str, str], Candidate] = {}
     for c in ordered:
         first.setdefault((c.text, c.code), c)
-    if not mine or mine[0].row:
-        return ""  # a table's rows are entries, not steps: its best rows are quoted
     seq = list(first.values())
     at = next(i for i, c in enumerate(seq) if (c.text, c.code) == (mine[0].text, mine[0].code))
     if at > 0 and seq[at - 1].code and not seq[at].code:
