@@ -31,6 +31,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.console import setup_console  # noqa: E402
+
+setup_console()  # the in-process baseline loads models: no progress bars or library warnings
 QUESTIONS = (
     "How do I start the Appcelerator Daemon and check its status?",
     "What does appcd do when the daemon does not return to the terminal?",
