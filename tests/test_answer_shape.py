@@ -550,3 +550,18 @@ def test_a_how_to_answered_by_a_table_quotes_its_matching_rows(corpus_dir, setti
 
     assert "Usage: `appcd dump [<file>] [--view]` [1]" in result["answer"]
     assert "| Success" not in result["answer"]  # the exit codes table after the usage
+
+
+def test_a_sentence_introducing_a_list_in_an_issue_is_quoted_with_the_list(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, "DAEMON-8")])
+
+    result = fuse("What does DAEMON-8 need to do?", facts, None, settings)
+
+    # "This plugin uses the following libraries:" then a list, in the issue's description
+    assert (
+        "This plugin uses the following libraries [1]:\n- androidlib (OS X, Linux, Windows)"
+        in (result["answer"])
+    )
+    assert "- windowslib (Windows) [1]." in result["answer"]
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+    _every_sentence_cited(result["answer"])

@@ -58,6 +58,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
+_LIST_AFTER = re.compile(r"[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
+"""A list starting on the lines after a sentence (that ends in ``:`` to introduce it)."""
 _STOPWORD_TEXT = """
 a about above after again against all also am an and any are as at be because been before
 being below between both but by can could did do does doing done down during each few for
@@ -139,6 +141,8 @@ class Candidate:
             return f"{self.label}: {replace(self, label='').render(marker)}"
         if self.row:
             return f"- {tag_sentence(self.text, marker)}"
+        if not self.code and self.text.endswith(":"):  # it introduces what follows it
+            return f"{self.text[:-1].rstrip()} {marker}:"
         if not self.code:
             return tag_sentence(self.text, marker)
         head = self.text.removesuffix(":").rstrip()  # a heading over code has no colon
@@ -154,7 +158,8 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     that quoted text never forges a citation. A sentence ending in ``:`` introduces what
     follows: it carries the code block that follows it ("run the following:" and
     ``npm i -g appcd``), is kept as a list item without one (the first of the steps it
-    introduces), and is left out otherwise. In a document, a heading right above a code
+    introduces) or when a list follows it (the finalist quotes the list under it), and is
+    left out otherwise. In a document, a heading right above a code
     block introduces it the same way ("Examples" and ``appcd exec /appcd/status``), any
     other short code block is quoted under its nearest heading, and the first sentence of
     a list item headed by a heading (an option of a CLI page), or of a section headed by a
@@ -248,7 +253,8 @@ def _sentence(
     words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
     if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
         return None
-    if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item)):
+    intro = sentence.endswith(":") and bool(_LIST_AFTER.match(text, end))
+    if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item or intro)):
         return None
     if sentence.startswith("`") and sentence.replace("`", "") in quoted:
         return None  # inline code a sentence before it carries

@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import takewhile
 
 from tools.finalist.candidates import KEY, Candidate, candidates, terms
 from tools.finalist.chatter import is_chatter
@@ -70,6 +71,7 @@ _EXPLAINS = re.compile(
     re.IGNORECASE,
 )
 _WHEN = re.compile(r"\bwhen\b", re.IGNORECASE)
+_INTRODUCES = re.compile(r":$|\bthe following\b", re.IGNORECASE)
 _PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
 _FILE_NAME_PART = re.compile(rf"v?{VERSION}|\w+_\w+")
 """A name in a document's file name that names it (``400.4``, ``INVALID_PARAMETER``)."""
@@ -332,7 +334,7 @@ def extractive_answer(
         else:
             why = _explanation(facts, focus, pool)
             listing = "" if lead(facts[focus[0]]) else _listing(focus, pool, ranked)
-            parts = [listing or _part(facts, focus, ranked, MAX_RECORD_SENTENCES, why)]
+            parts = [listing or _part(facts, focus, ranked, MAX_RECORD_SENTENCES, why, pool)]
     if not any(parts):  # a named record with nothing to quote and no lead
         return Draft(refusal(NOTHING_MATCHES), status, True)
     return Draft("\n\n".join(p for p in parts if p), status, False)
@@ -478,11 +480,14 @@ def _part(
     ranked: Sequence[tuple[float, Candidate]],
     limit: int,
     extra: Sequence[Candidate] = (),
+    pool: Sequence[Candidate] = (),
 ) -> str:
     """One record's paragraph: its lead, its best ``limit`` sentences and ``extra``, cited.
 
     A record without a lead (a document) gets one sentence more. A label that sentences in
-    a row share (the version of changelog entries) is said once, before the first.
+    a row share (the version of changelog entries) is said once, before the first. A
+    sentence that introduces a list ("do the following", "on these machines:") is followed
+    by the list's items from ``pool``, one a line, at most ``MAX_STEPS``.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
@@ -490,12 +495,27 @@ def _part(
     if more is not None:
         chosen.append(more)
     shown = ""  # a label said once for the sentences that follow it (a changelog version)
+    listed: list[Candidate] = []  # items quoted under the sentence introducing their list
     for c in sorted(chosen, key=_order):
+        if c in listed:
+            continue
         lines.append((c if c.label != shown else replace(c, label="")).render(f"[{c.fact + 1}]"))
         shown = c.label
+        items = _items_after(c, pool)
+        lines += [f"- {i.render(f'[{i.fact + 1}]')}" for i in items]
+        listed += items
     return "".join(
         line if n == 0 else f"{_gap(lines[n - 1], line)}{line}" for n, line in enumerate(lines)
     ).strip()
+
+
+def _items_after(c: Candidate, pool: Sequence[Candidate]) -> list[Candidate]:
+    """The items of the list ``c`` introduces, when it does (at most ``MAX_STEPS``)."""
+    if c.listed or c.code or not _INTRODUCES.search(c.text):
+        return []
+    seq = [x for x in pool if x.fact == c.fact]
+    after = seq[seq.index(c) + 1 :] if c in seq else []
+    return [x for x in takewhile(lambda x: x.listed, after) if x.item][:MAX_STEPS]
 
 
 def _gap(before: str, line: str) -> str:
