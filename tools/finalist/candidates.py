@@ -159,12 +159,12 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     follows: it carries the code block that follows it ("run the following:" and
     ``npm i -g appcd``), is kept as a list item without one (the first of the steps it
     introduces) or when a list follows it (the finalist quotes the list under it), and is
-    left out otherwise. In a document, a heading right above a code
-    block introduces it the same way ("Examples" and ``appcd exec /appcd/status``), any
-    other short code block is quoted under its nearest heading, and the first sentence of
-    a list item headed by a heading (an option of a CLI page), or of a section headed by a
-    name (``### checkmap.js``, ``##### `appcd.inactivityTimeout` ``), carries that heading
-    as its label; any other sentence under a changelog's version carries the version.
+    left out otherwise. In a document, a heading right above a code block introduces it
+    the same way ("Examples" and ``appcd exec /appcd/status``), any other short code
+    block is quoted under its nearest heading, and the first sentence of a list item headed
+    by a heading (an option of a CLI page), or of a section headed by a name
+    (``### checkmap.js``, ``##### `appcd.inactivityTimeout` ``), carries that heading as
+    its label; any other sentence under a changelog's version carries the version.
     """
     return [c for i, fact in enumerate(facts) for c in _fact_candidates(i, fact)]
 
@@ -182,7 +182,7 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
     for position, (start, end, kind, said) in enumerate(pieces):
         above = [heading for at, heading in headings if at < start]
         if kind == "sentence":
-            if any(at <= start < end for at, end, _ in versions):
+            if any(at <= start < stop for at, stop, _ in versions):
                 continue  # the version mark itself ("* **v4.0.2** - 3/3/2021")
             version = next((v for at, _, v in reversed(versions) if at < start), "")
             found = _sentence(

@@ -150,10 +150,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Offsets of the prose sentences of ``text``.
 
     Paragraphs (wrapped lines joined, in a quote too) and list items are split at sentence
-    ends; a citation
-    marker right after the end punctuation stays with its sentence. Headings, table rows
-    and code (fenced, or indented after a blank line) are left out; list bullets are not
-    part of a span.
+    ends; a citation marker right after the end punctuation stays with its sentence.
+    Headings, table rows and code (fenced, or indented after a blank line) are left out;
+    list bullets are not part of a span.
     """
     spans: list[tuple[int, int]] = []
     for start, end in _prose_blocks(text):
