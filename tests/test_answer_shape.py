@@ -215,6 +215,25 @@ def test_the_explanation_comes_from_the_discussion_not_the_report(corpus_dir, se
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
 
+def test_an_issue_answer_ends_with_its_short_last_comment(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, "ALOY-1")])
+    result = fuse("Was the logger.js failure in the Titanium runtime fixed?", facts, None, settings)
+    # how the thread ended, which the report above it never says
+    assert result["answer"].endswith(
+        "Last comment (Tony Lukasavage, 2012-07-23): We will use existing `Ti.API` calls [1]."
+    )
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+    short = [c.text for c in candidates(facts) if c.comment == 2]
+    assert short == ["We will use existing `Ti.API` calls"]  # four words: a comment's is enough
+
+
+def test_a_last_comment_that_reports_a_test_run_is_not_the_outcome(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, "ALOY-1045")])
+    question = "Was the SDK version in the HarnessTemplate tiapp.xml updated for 3.3.0.GA?"
+    result = fuse(question, facts, None, settings)
+    assert not result["refused"] and "Last comment" not in result["answer"]  # "... Closing."
+
+
 def test_of_sentences_with_the_question_words_the_one_meaning_what_it_asks_ranks_higher(
     corpus_dir, settings
 ):
@@ -311,6 +330,10 @@ def test_unseen_terms_and_a_weak_match_are_off_topic(corpus_dir, settings):
     assert not fuse(question, close, None, settings)["refused"]  # the meaning matches
     rare = [dict(f, features=dict(weak, rare_names=1.0)) for f in off]
     assert not fuse(question, rare, None, settings)["refused"]  # it holds a rare name asked
+    agreed = [dict(f, ranks={"dense": 1, "bm25": 1}) for f in off]
+    assert not fuse(question, agreed, None, settings)["refused"]  # both searches found it
+    one = [dict(f, ranks={"dense": 1, "bm25": 4}) for f in off]
+    assert fuse(question, one, None, settings)["refused"]
 
 
 def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corpus_dir, settings):

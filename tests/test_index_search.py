@@ -183,6 +183,9 @@ def test_the_index_knows_other_forms_of_its_words(retriever: Retriever) -> None:
     assert version.holds_a_form_of("breaking")  # "break", "breaks" are indexed
     assert version.holds_a_form_of("updates")
     assert not version.holds_a_form_of("kubernetes")
+    found = version.document_frequency(["node", "nods"])[0]
+    assert found["node"] and not found["nods"]
+    assert not version.holds_a_form_of("nods")  # folds to "nod", as "node" does
 
 
 def test_a_version_number_is_one_token(tmp_path: Path, corpus_dir: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from bisect import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -26,6 +27,9 @@ from tools.records import COMMENT_HEADING, Hit
 from tools.stemming import fold
 
 MIN_WORDS = 4
+MIN_COMMENT_WORDS = 2
+"""Words a Jira comment's sentence needs: a thread often ends in a short one
+("Published ioslib@2.5.0.", "Decided not to fix this.")."""
 MAX_SENTENCE_CHARS = 600
 MIN_CODE_INTRO_WORDS = 2
 MAX_CODE_LINES = 8
@@ -109,7 +113,8 @@ class Candidate:
         item: It starts a list item.
         listed: It is on a list item's line (an item's first or a later sentence).
         row: It is a table row (its cells joined by `` | ``).
-        comment: It is in a Jira comment (not in the issue's description).
+        comment: Which of its chunk's Jira comments it is in, counted from 1 (0: the
+            issue's description).
         under: The terms of the document heading it sits under ("checkmap.js" for the
             sentence that says what that script does).
         label: The heading it is the first sentence under, when that heading names what it
@@ -127,7 +132,7 @@ class Candidate:
     item: bool = False
     listed: bool = False
     row: bool = False
-    comment: bool = False
+    comment: int = 0
     under: tuple[str, ...] = ()
     label: str = ""
 
@@ -174,7 +179,7 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
     docs = fact.get("source") == "docs"
     pieces = _pieces(text, docs=docs)
     headings = [(at, said) for at, _, kind, said in pieces if kind == "heading"]
-    first_comment = next((m.start() for m in COMMENT_HEADING.finditer(text)), len(text))
+    comments = [m.start() for m in COMMENT_HEADING.finditer(text)]
     versions = _versions(text) if docs else []
     out: list[Candidate] = []
     quoted: set[str] = set()  # code a heading or a sentence carries, whitespace normalized
@@ -185,11 +190,12 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
             if any(at <= start < stop for at, stop, _ in versions):
                 continue  # the version mark itself ("* **v4.0.2** - 3/3/2021")
             version = next((v for at, _, v in reversed(versions) if at < start), "")
+            comment = bisect(comments, start)
             found = _sentence(
-                i, position, fact, text, (start, end), label or version, above, quoted
+                i, position, fact, text, (start, end), label or version, above, quoted, comment
             )
             if found:  # the label goes to the item's first sentence that can be quoted
-                out.append(replace(found, comment=start > first_comment))
+                out.append(replace(found, comment=comment))
                 label = ""
             continue
         label = said if kind == "label" or (kind == "heading" and _names_a_thing(said)) else ""
@@ -236,8 +242,11 @@ def _sentence(
     label: str,
     above: list[str],
     quoted: set[str],
+    comment: int,
 ) -> Candidate | None:
     """The candidate of one prose sentence, or None when it cannot state anything.
+
+    ``comment`` says which Jira comment of the fact it is in (0: none).
 
     The code it introduces (it ends with ``:``) is added to ``quoted``.
     """
@@ -250,7 +259,10 @@ def _sentence(
     if code:
         quoted.add(normalize_space(code))
     short_item = item and fact.get("source") != "git"
-    words = MIN_CODE_INTRO_WORDS if code else 1 if short_item else MIN_WORDS
+    if code:
+        words = MIN_CODE_INTRO_WORDS
+    else:
+        words = 1 if short_item else MIN_COMMENT_WORDS if comment else MIN_WORDS
     if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
         return None
     intro = sentence.endswith(":") and bool(_LIST_AFTER.match(text, end))

@@ -24,6 +24,7 @@ from tools.finalist.chatter import is_chatter
 from tools.finalist.citations import (
     fact_ref,
     prose,
+    sentence_spans,
     sentences,
     strip_markers,
     table_rows,
@@ -39,7 +40,7 @@ from tools.index.cues import (
 )
 from tools.index.embeddings import EmbeddingError
 from tools.index.fields import BM25_VERSION_PREFIX, VERSION
-from tools.records import Hit
+from tools.records import COMMENT_HEADING, Hit
 
 log = logging.getLogger(__name__)
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
@@ -48,6 +49,7 @@ MAX_RECORD_SENTENCES = 3
 """Sentences quoted from the answer's record besides its lead (one more for a document)."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
+MAX_CLOSING_SENTENCES = 2
 MIN_SUBJECT_TERMS = 3
 TITLE_WEIGHT = 0.5
 MEANING_WEIGHT = 5.0
@@ -304,8 +306,9 @@ def extractive_answer(
       any (list items, commands; not table rows) where the answer is; for a document
       whose best sentence introduces a list, that sentence and the list; otherwise its lead,
       its ``MAX_RECORD_SENTENCES`` best sentences or table rows in reading order and, for an
-      issue, the discussion's last sentence that explains a cause or a fix (``caused by``,
-      ``the fix is``) that they do not already hold.
+      issue, its last comment when short ("Published ioslib@2.5.0.": ``_closing``) and
+      the discussion's last sentence that explains a cause or a fix (``caused by``, ``the
+      fix is``) that they do not already hold.
     - No sentence of any fact matching the question and no record it names: a refusal.
 
     Chatter (``tools.finalist.chatter``) is never quoted; every sentence cites ``[n]``, the
@@ -334,7 +337,10 @@ def extractive_answer(
         else:
             why = _explanation(facts, focus, pool)
             listing = "" if lead(facts[focus[0]]) else _listing(focus, pool, ranked)
-            parts = [listing or _part(facts, focus, ranked, MAX_RECORD_SENTENCES, why, pool)]
+            closing = _closing(facts, focus, pool)
+            parts = [
+                listing or _part(facts, focus, ranked, MAX_RECORD_SENTENCES, why, pool, closing)
+            ]
     if not any(parts):  # a named record with nothing to quote and no lead
         return Draft(refusal(NOTHING_MATCHES), status, True)
     return Draft("\n\n".join(p for p in parts if p), status, False)
@@ -375,6 +381,34 @@ def _explanation(
         return []
     found = [c for c in pool if c.fact in group and _EXPLAINS.search(c.text)]
     return sorted(found, key=lambda c: (not c.comment, -facts[c.fact]["position"], -c.position))
+
+
+def _closing(facts: Sequence[Hit], group: list[int], pool: Sequence[Candidate]) -> list[Candidate]:
+    """An issue's last comment when it is short and states something: how the thread ended.
+
+    "Published ioslib@2.5.0.", "Decided not to fix this.", "We can't think of a good
+    reason to implement this.": the outcome people ask about ("what came of it?", "which
+    version fixed it?"), which the report above it never says. Labelled with who said it
+    and when. None when the record's last chunk among the facts has no comment, or its last
+    comment is longer than ``MAX_CLOSING_SENTENCES`` or holds chatter ("Verified fix on:
+    ..." is a test report, not an outcome).
+    """
+    if facts[group[0]].get("source") != "jira":
+        return []
+    last = max(group, key=lambda i: facts[i]["position"])
+    text = str(facts[last].get("text", ""))
+    headings = list(COMMENT_HEADING.finditer(text))
+    if not headings:
+        return []
+    body = text[headings[-1].end() :]
+    if any(is_chatter(body[start:end]) for start, end in sentence_spans(body)):
+        return []
+    ending = [c for c in pool if c.fact == last and c.comment == len(headings)]
+    if not 0 < len(ending) <= MAX_CLOSING_SENTENCES:
+        return []
+    by = headings[-1]
+    label = f"Last comment ({by['author']}, {by['date']})"
+    return [replace(ending[0], label=label), *ending[1:]]
 
 
 def _records(facts: Sequence[Hit]) -> list[list[int]]:
@@ -481,16 +515,19 @@ def _part(
     limit: int,
     extra: Sequence[Candidate] = (),
     pool: Sequence[Candidate] = (),
+    closing: Sequence[Candidate] = (),
 ) -> str:
-    """One record's paragraph: its lead, its best ``limit`` sentences and ``extra``, cited.
+    """One record's paragraph: its lead, best ``limit`` sentences, closing and ``extra``.
 
-    A record without a lead (a document) gets one sentence more. A label that sentences in
-    a row share (the version of changelog entries) is said once, before the first. A
-    sentence that introduces a list ("do the following", "on these machines:") is followed
-    by the list's items from ``pool``, one a line, at most ``MAX_STEPS``.
+    Every sentence is cited. A record without a lead (a document) gets one sentence more.
+    A label that sentences in a row share (the version of changelog entries) is said once,
+    before the first. A sentence that introduces a list ("do the following", "on these
+    machines:") is followed by the list's items from ``pool``, one a line, at most
+    ``MAX_STEPS``.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
+    chosen += [c for c in closing if not any(_similar(c, other) for other in chosen)]
     more = next((e for e in extra if not any(_similar(e, c) for c in chosen)), None)
     if more is not None:
         chosen.append(more)

@@ -12,8 +12,10 @@ answer:
   ``features["unknown"]``), the best fact covers little of the question (``coverage`` below
   :data:`MIN_COVERAGE`), matches its meaning only loosely (dense cosine below
   :data:`MAX_OFF_TOPIC_COSINE`) and holds no rare name the question writes
-  (``suppressReturn``: ``features["rare_names"]``): people paraphrase in words the sources
-  do not use (``spacers``, ``shrank``, ``swallows``), so an unseen word alone says little.
+  (``suppressReturn``: ``features["rare_names"]``), and is not the first record of both
+  the dense and the BM25 search (two searches that agree on a record have found the
+  subject): people paraphrase in words the sources do not use (``spacers``, ``shrank``,
+  ``swallows``, ``keepalive``), so an unseen word alone says little.
 
 Either way the finalist refuses instead of quoting a neighbour. A question whose named
 records are among the facts is on topic. Hits from a plain search
@@ -53,12 +55,18 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
         return None  # the records it names are among the facts
     features = facts[0].get("features") if facts else None
     cosine = (facts[0].get("scores") or {}).get("dense") if facts else None
-    if features and _unseen(features, cosine):
+    if features and _unseen(features, cosine) and not _both_rank_first(facts[0]):
         words = dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z][\w-]+", question))
         missing = [w for w in words if w not in STOPWORDS and w not in texts]
         what = ", ".join(f'"{t}"' for t in missing[:3]) or "what the question asks about"
         return f"the best-matching sources never mention {what}"
     return None
+
+
+def _both_rank_first(fact: Hit) -> bool:
+    """Whether meaning and words, searched apart, both find the fact's record first."""
+    ranks = fact.get("ranks") or {}
+    return ranks.get("dense") == 1 and ranks.get("bm25") == 1
 
 
 def _unseen(features: dict[str, float], cosine: float | None) -> bool:

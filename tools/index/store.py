@@ -51,6 +51,8 @@ CURRENT_FILE = "current"
 TMP_PREFIX = ".tmp-"
 PAUSE_ENV = "DATA_ALCHEMY_INDEX_TEST_PAUSE"
 """Seconds to sleep in the middle of writing a version (crash tests kill the writer there)."""
+SHORT_STEM = 3
+"""Folded stems this short collide across words (``cor``), so they are not matched as forms."""
 
 BM25_STOPWORDS = "en"
 _ID_MASK = (1 << 63) - 1
@@ -422,9 +424,13 @@ class IndexVersion:
         """Whether some chunk holds ``token`` or another form of its word.
 
         ``transaction`` is a form of ``transactions``, ``exclude`` of ``excluding``
-        (``tools.stemming.fold``).
+        (``tools.stemming.fold``). A stem of three letters or fewer must be a word itself:
+        ``cors`` and ``core`` both fold to ``cor``, ``apis`` to the word ``api``.
         """
-        return fold(token) in self._word_forms
+        stem = fold(token)
+        if len(stem) <= SHORT_STEM:
+            return bool(self.bm25) and stem in self.bm25.vocab_dict
+        return stem in self._word_forms
 
     @cached_property
     def _word_forms(self) -> frozenset[str]:
