@@ -54,6 +54,8 @@ def test_question_period(question: str, period: tuple[str, str] | None) -> None:
         ("What files did the fix touch?", True),
         ("Which parser was changed so latitudes are numbers?", True),
         ("Which files were modified for the watcher?", True),
+        ("Which task reruns the tests whenever source files change?", False),
+        ("Which constants and files do I need to edit to ship a newer Backbone?", False),
         ("Which methods were added with dynamic styling?", False),  # release notes answer
         ("What is the changelog format?", False),
         ("What is the fixed default port?", False),
