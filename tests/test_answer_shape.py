@@ -195,6 +195,25 @@ def test_a_command_under_a_heading_is_quoted_with_the_heading(corpus_dir, settin
     assert all(not c.code or c.text.endswith(":") for c in candidates(jira))
 
 
+def test_a_paragraph_right_above_a_code_block_carries_it(corpus_dir, settings):
+    page = doc_record(corpus_dir, "appc-daemon", "packages/appcd-gulp/README.md")
+    facts = hits_from_records([page])
+    question = "Which appcd-gulp task rebuilds and reruns the tests when test files change?"
+    result = fuse(question, facts, None, settings)
+    assert (
+        "Watch source and test files for changes to trigger a re-build and run tests: "
+        "`$ gulp watch-test` [" in result["answer"]
+    )
+    assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+def test_a_table_of_contents_entry_is_not_quoted(corpus_dir):
+    page = doc_record(corpus_dir, "appc-daemon", "docs/Core Services/plugin.md")
+    texts = [c.text for c in candidates(hits_from_records([page]))]
+    assert "Simply call the plugin to start it." in texts
+    assert not any("(#appcdpluginstop" in t for t in texts)  # " * [`/appcd/plugin/stop`](#...)"
+
+
 def test_an_issue_answer_adds_the_sentence_that_explains_it(corpus_dir, settings):
     facts = hits_from_records([jira_record(corpus_dir, "ALOY-134")])
     symptom = "Studio warns that the bundled ti.physicalSizeCategory module is incompatible"

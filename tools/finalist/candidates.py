@@ -61,6 +61,7 @@ _VERSION_V = re.compile(BM25_VERSION_PREFIX)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_ANCHOR_LINK = re.compile(r"\[[^\]]*\]\(#[^)]*\)\.?")
 _ITEM_START = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _LIST_AFTER = re.compile(r"[ \t]*\r?\n(?:[ \t]*\r?\n)*[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 """A list starting on the lines after a sentence (that ends in ``:`` to introduce it)."""
@@ -150,7 +151,7 @@ class Candidate:
             return f"{self.text[:-1].rstrip()} {marker}:"
         if not self.code:
             return tag_sentence(self.text, marker)
-        head = self.text.removesuffix(":").rstrip()  # a heading over code has no colon
+        head = self.text.removesuffix(":").rstrip().removesuffix(".")  # nor a paragraph
         if "\n" not in self.code and len(self.code) <= MAX_INLINE_CODE:
             return f"{head}: `{self.code}` {marker}"
         return f"{head} {marker}:\n\n```\n{self.code}\n```\n"
@@ -255,7 +256,10 @@ def _sentence(
     line_start = text[text.rfind("\n", 0, start) + 1 : start]
     item = bool(_ITEM_START.fullmatch(line_start))
     listed = bool(_ITEM_START.match(line_start))
-    code = _code_after(text, end) if sentence.endswith(":") else ""
+    if sentence.endswith(":"):
+        code = _code_after(text, end)
+    else:  # a page's paragraph that ends right above a code block shows it
+        code = _block_after(text, end) if fact.get("source") == "docs" else ""
     if code:
         quoted.add(normalize_space(code))
     short_item = item and fact.get("source") != "git"
@@ -270,6 +274,8 @@ def _sentence(
         return None
     if sentence.startswith("`") and sentence.replace("`", "") in quoted:
         return None  # inline code a sentence before it carries
+    if _ANCHOR_LINK.fullmatch(sentence):
+        return None  # a table of contents' entry: a link to a section of the page
     return Candidate(
         i,
         position,
@@ -335,6 +341,12 @@ def _code_after(text: str, end: int) -> str:
     if match.group(3):  # lines of inline code or a URL: the code without its backticks
         return _quotable(re.sub(r"^([ \t]*)`(.*)`[ \t]*$", r"\1\2", match.group(3), flags=re.M))
     return _quotable(match.group(1) or match.group(2))
+
+
+def _block_after(text: str, end: int) -> str:
+    """The code block (indented or fenced, not lines of inline code) right after ``end``."""
+    match = _CODE_AFTER.match(text, end)
+    return _quotable(match.group(1) or match.group(2)) if match and not match.group(3) else ""
 
 
 def _quotable(block: str) -> str:
