@@ -46,6 +46,7 @@ def test_question_period(question: str, period: tuple[str, str] | None) -> None:
         ("the February 2017 fix by Chris for the watcher", True),
         ("What fixed DAEMON-187?", True),
         ("What was the fix for the watcher leak?", True),
+        ("Jan touched common.js in October 2019; what was that fix about?", True),
         ("Which commit made widgets stop requiring a views folder?", True),
         ("When was sourceMapper.js created?", True),
         ("Who switched Alloy to the development build of Backbone?", True),

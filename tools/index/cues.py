@@ -21,7 +21,9 @@ _CHANGED = (
     r"(?:changed|added|fixed|made|removed|switched|wrote|committed|contributed|introduced"
     r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified)"
 )
-_WHAT_FIXED = r"\bwhat (?:fixed|changed)\b|\bwhat (?:was|were|is) the (?:fix|change)(?:e?s)?\b"
+_WHAT_FIXED = (
+    r"\bwhat (?:fixed|changed)\b|\bwhat (?:was|were|is) (?:the|that|this) (?:fix|change)(?:e?s)?\b"
+)
 _WHAT_THE_FIX_WAS = re.compile(_WHAT_FIXED, re.IGNORECASE)
 _ABOUT_CHANGE = re.compile(
     rf"\bcommit(?:s|ted)?\b|{_WHAT_FIXED}|\bwhich (?:change|fix)\b"
