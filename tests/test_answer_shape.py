@@ -95,6 +95,18 @@ def test_the_issue_joins_its_commits_only_for_what_when_or_which_release(
     assert sources(f"What was the fix for {what}?") == ["git", "jira"]
 
 
+def test_one_commit_asked_for_is_answered_without_its_siblings(corpus_dir, commits, settings):
+    facts = hits_from_records([*commits, jira_record(corpus_dir, KEY)])  # both cite the issue
+    what = "correctly obtains the node name in the compiler"
+
+    def cited(question: str) -> list[str]:
+        answer = fuse(question, facts, None, settings)["answer"]
+        return [facts[int(n) - 1]["source"] for n in dict.fromkeys(marker_numbers(answer))]
+
+    assert cited(f"Which commit {what}?") == ["git"]
+    assert cited(f"Which commits {what}?") == ["git", "git"]  # those citing the same issue
+
+
 def test_a_question_about_commits_gets_the_authors_next_one(corpus_dir, tmp_path):
     # three real Alloy commits by one author, no issue linked: the order of the facts
     wanted = ["6529f6ed", "977f7631", "06eccc84"]

@@ -75,6 +75,7 @@ _EXPLAINS = re.compile(
 _WHEN = re.compile(r"\bwhen\b", re.IGNORECASE)
 _INTRODUCES = re.compile(r":$|\bthe following\b", re.IGNORECASE)
 _PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
+_ONE_COMMIT = re.compile(r"\bcommit\b", re.IGNORECASE)
 _FILE_NAME_PART = re.compile(rf"v?{VERSION}|\w+_\w+")
 """A name in a document's file name that names it (``400.4``, ``INVALID_PARAMETER``)."""
 
@@ -292,8 +293,9 @@ def extractive_answer(
 
     - A question about a change ("what fixed ALOY-12?", "who changed ...", "which commit
       ...") answered by commits: those citing the issue the question names or the first
-      record is, else the first record when it is a commit (and one citing the same
-      issue, or, when the question asks about "commits", the next by the same author),
+      record is, else the first record when it is a commit (and, unless the question
+      asks for one "commit", one citing the same issue or, when it asks about "commits",
+      the next by the same author),
       non-merges first; each with its lead (short sha, author, date, subject,
       files) and its best sentence; then, when the question asks what the fix was, when
       or in which release, the issue they cite, with its lead and best sentence
@@ -442,7 +444,7 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     commits = [g for g in groups if facts[g[0]].get("source") == "git"]
     chosen = [g for g in commits if _links(facts[g[0]]) & anchors]
     if not chosen and first.get("source") == "git":
-        cited = _links(first)
+        cited = set() if _ONE_COMMIT.search(question) else _links(first)
         by = _author(first) if _PLURAL_COMMITS.search(question) else None
         chosen = [
             groups[0],
