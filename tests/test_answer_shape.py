@@ -343,6 +343,17 @@ def test_how_to_steps_keep_their_commands(corpus_dir, settings):
     _every_sentence_cited(result["answer"])
 
 
+def test_steps_skip_the_prose_between_the_best_sentence_and_the_list(corpus_dir, settings):
+    page = doc_record(corpus_dir, "appc-daemon", "docs/Development/appcd/Distribution.md")
+    facts = hits_from_records([page])
+    question = "What are the steps for publishing a new release of the daemon packages to npm?"
+    meaning = sentence_meaning(settings)  # it makes the page's Lerna sentence the best one
+    lines = fuse(question, facts, None, settings, meaning=meaning)["answer"].splitlines()
+    assert lines[0].startswith("The Appc Daemon uses [Lerna](https://lernajs.io/) to orchestrate")
+    assert lines[1].startswith("- Run `gulp coverage` to ensure all tests pass [")
+    assert lines[-1].startswith("- Run `lerna publish --git-remote <YOUR_APPCELERATOR_REPO")
+
+
 def test_a_named_record_nobody_indexed_is_refused(corpus_dir, commits, settings):
     facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
     result = fuse("What fixed ALOY-99999?", facts, None, settings)

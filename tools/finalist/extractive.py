@@ -575,10 +575,11 @@ def _steps(
     In reading order across the document's chunks, they start at its best sentence, or at
     the sentence with code right before it (the best one may follow up on the code: "now
     you are free to use ..."), or at the start of the list holding it (or at the sentence
-    that introduces that list), table rows left out. Empty when none of them is a list
-    item or a command (prose about the subject is not a procedure), or when the best is a
-    table row: a table's rows are entries (options, settings, codes), quoted by how well
-    each matches, not in a run.
+    that introduces that list), table rows left out, and so is prose between the first of
+    them and the first step that does not introduce the steps. Empty when none of them is a
+    list item or a command (prose about the subject is not a procedure), or when the best
+    is a table row: a table's rows are entries (options, settings, codes), quoted by how
+    well each matches, not in a run.
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     if not mine or mine[0].row:
@@ -596,7 +597,10 @@ def _steps(
         at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
         at -= 1
-    run = [c for c in seq[at:] if not c.row][:MAX_STEPS]
+    run = [c for c in seq[at:] if not c.row]
+    first_step = next((n for n, c in enumerate(run) if c.item or c.code), len(run))
+    intro = [c for c in run[1:first_step] if c.text.endswith(":")]  # prose before the steps
+    run = [*run[:1], *intro, *run[max(first_step, 1) :]][:MAX_STEPS]
     if not any(c.item or c.code for c in run):
         return ""  # prose about the subject, no steps: quoted like any other answer
     for c in run:
