@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from tools.index.cues import asks_about_change, question_period, written_as_names
+from tools.index.cues import (
+    asks_about_change,
+    literal_names,
+    question_period,
+    written_as_names,
+)
 from tools.index.rerank import question_cues, record_features, rerank
 
 
 class Vocabulary:
     """Every term in 100 of ``chunks`` chunks but ``kubernetes`` and ``transactions``, in
-    none; ``transaction`` is in some."""
+    none; ``transaction`` is in some; every text as written but ``--since``."""
 
     def __init__(self, chunks: int = 10_000) -> None:
         self.chunks = chunks
@@ -20,6 +25,9 @@ class Vocabulary:
 
     def holds_a_form_of(self, token: str) -> bool:
         return token == "transactions"
+
+    def holds_text(self, text: str) -> bool:
+        return text != "--since"
 
 
 vocabulary = Vocabulary()
@@ -38,6 +46,20 @@ vocabulary = Vocabulary()
 )
 def test_question_period(question: str, period: tuple[str, str] | None) -> None:
     assert question_period(question) == period
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("does appcd logcat take a --since option?", {"--since"}),
+        ("is there a server.tls or server.certfile setting?", {"server.tls", "server.certfile"}),
+        ("the Node.js version in package.json, e.g. 10", {"node.js", "package.json"}),
+        ("who touched packages/appcd/src/common.js and -v?", set()),  # a path, a short flag
+        ("what changed in v1.2.3?", set()),
+    ],
+)
+def test_literal_names(question: str, names: set[str]) -> None:
+    assert literal_names(question) == names
 
 
 @pytest.mark.parametrize(
@@ -132,6 +154,8 @@ def test_record_features_of_a_commit() -> None:
     cues = question_cues("How do I configure Kubernetes for deepExtend?", vocabulary)
     assert cues.unknown == {"kubernetes"}
     assert cues.unknown_names == {"kubernetes"}
+    flag = question_cues("Does appcd logcat take a --since or a --lines option?", vocabulary)
+    assert flag.unknown == flag.unknown_names == {"--since"}  # "since" is a stopword
     inflected = question_cues("Why does the adapter end transactions with COMMIT?", vocabulary)
     assert inflected.unknown == frozenset()  # "transaction" is indexed
     small = question_cues("How do I configure Kubernetes?", Vocabulary(chunks=900))

@@ -46,6 +46,11 @@ _RELEASE = re.compile(
 _HOW_TO = re.compile(
     r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
 )
+_LITERAL_NAME = re.compile(
+    r"(?<![\w-])--[a-z][\w-]*[a-z0-9]"  # a command-line flag
+    r"|(?<![\w./-])[a-z][a-z0-9_]+(?:\.[a-z][a-z0-9_]+)+(?![\w/-]|\.\w)",  # a dotted key
+    re.IGNORECASE,
+)
 _NAME_SHAPE = re.compile(r"[A-Z_]|[A-Za-z]\d|\d[A-Za-z]")
 _DOTFILE = re.compile(r"(?:^|\s)\.$")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)[\s\"'`(]*$")
@@ -69,6 +74,16 @@ def written_as_names(question: str, words: Iterable[str]) -> frozenset[str]:
             if _NAME_SHAPE.search(written) or _DOTFILE.search(question[: match.start()]):
                 found.add(word)
     return frozenset(found)
+
+
+def literal_names(question: str) -> frozenset[str]:
+    """The names a question writes that only match as written: ``--since``, ``server.tls``.
+
+    Word search splits them (``since`` is a stopword, ``server`` and ``tls`` are common
+    words), so whether the sources know an option or a config key is a question of the
+    whole name.
+    """
+    return frozenset(m.group(0).lower() for m in _LITERAL_NAME.finditer(question))
 
 
 def asks_how_to(question: str) -> bool:

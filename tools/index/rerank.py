@@ -65,6 +65,7 @@ from tools.index.cues import (
     asks_about_change,
     asks_about_release,
     asks_how_to,
+    literal_names,
     question_period,
     written_as_names,
 )
@@ -83,6 +84,10 @@ class Vocabulary(Protocol):
 
     def holds_a_form_of(self, token: str) -> bool:
         """Whether some chunk holds the token or another form of its word."""
+        ...
+
+    def holds_text(self, text: str) -> bool:
+        """Whether some chunk holds the text as written, case aside."""
         ...
 
 
@@ -166,11 +171,16 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
         for t in terms
         if not df[t] and n >= MIN_CHUNKS_FOR_UNSEEN and not vocabulary.holds_a_form_of(t)
     )
+    unwritten = frozenset(
+        name
+        for name in literal_names(question)
+        if n >= MIN_CHUNKS_FOR_UNSEEN and not vocabulary.holds_text(name)
+    )
     return Cues(
         terms=terms,
         weights={t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms},
-        unknown=unknown,
-        unknown_names=written_as_names(question, unknown),
+        unknown=unknown | unwritten,
+        unknown_names=written_as_names(question, unknown) | unwritten,
         rare_names=written_as_names(
             question, {t for t in terms if 0 < df[t] <= RARE_NAME_SHARE * n}
         ),

@@ -420,6 +420,13 @@ class IndexVersion:
             )
         return out, int(self.bm25.scores["num_docs"])
 
+    def holds_text(self, text: str) -> bool:
+        """Whether some chunk holds ``text`` as written, case aside (a scan of every chunk)."""
+        found = self.db.execute(
+            "SELECT 1 FROM chunks WHERE instr(lower(text), ?) LIMIT 1", (text.lower(),)
+        )
+        return found.fetchone() is not None
+
     def holds_a_form_of(self, token: str) -> bool:
         """Whether some chunk holds ``token`` or another form of its word.
 
