@@ -19,7 +19,13 @@ from tools.config import Settings
 from tools.finalist import fuse, sentence_meaning, verify_citations
 from tools.finalist.candidates import candidates, terms
 from tools.finalist.chatter import is_chatter, without_address
-from tools.finalist.citations import marker_numbers, sentence_spans, sentences, table_rows
+from tools.finalist.citations import (
+    marker_numbers,
+    sentence_spans,
+    sentences,
+    strip_markers,
+    table_rows,
+)
 from tools.finalist.extractive import Closeness, rank
 from tools.index.embeddings import EmbeddingError, get_embedder
 from tools.loaders.git import load_git_repo
@@ -256,6 +262,16 @@ def test_an_issue_answer_ends_with_its_short_last_comment(corpus_dir, settings):
     assert verify_citations(result["answer"], result["citations"], facts) == []
     short = [c.text for c in candidates(facts) if c.comment == 2]
     assert short == ["We will use existing `Ti.API` calls"]  # four words: a comment's is enough
+
+
+def test_a_records_sentences_are_quoted_in_reading_order(corpus_dir, settings):
+    record = jira_record(corpus_dir, "ALOY-1015")
+    chunks = hits_from_records([record])
+    facts = [dict(f, score=0.9 - 0.01 * n) for n, f in enumerate(reversed(chunks))]
+    answer = fuse(record.title, facts, None, settings)["answer"]
+    quoted = [strip_markers(s).rstrip(".").strip() for s in sentences(answer)][1:]  # no lead
+    at = [" ".join(record.text.split()).find(" ".join(q.split()[:6])) for q in quoted]
+    assert len(at) > 2 and -1 not in at and at == sorted(at)  # the last chunk came first
 
 
 def test_a_last_comment_that_reports_a_test_run_is_not_the_outcome(corpus_dir, settings):

@@ -535,7 +535,7 @@ def _part(
         chosen.append(more)
     shown = ""  # a label said once for the sentences that follow it (a changelog version)
     listed: list[Candidate] = []  # items quoted under the sentence introducing their list
-    for c in sorted(chosen, key=_order):
+    for c in sorted(chosen, key=lambda c: (facts[c.fact]["position"], c.position)):
         if c in listed:
             continue
         lines.append((c if c.label != shown else replace(c, label="")).render(f"[{c.fact + 1}]"))
@@ -631,7 +631,3 @@ def _listing(
         else:
             lines[-1] += f" {c.render(marker)}"
     return "\n".join(lines) if len(lines) > 1 else ""
-
-
-def _order(c: Candidate) -> tuple[int, int]:
-    return c.fact, c.position
