@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from tools.config import Settings, SourcesSettings
+from tools.finalist.leads import commit_lead, one_sentence
 from tools.loaders import load_sources, source_fingerprint
 from tools.loaders.git import jira_links, load_git_repo
+from tools.loaders.git_merges import MergedBy, merged_by, parent_graph
 from tools.records import SourceRecord
 from tools.report import StageReport
 from tools.sample_data import rebuild_repo
@@ -234,3 +236,54 @@ def test_corrupt_repository_fails_that_repository_only(repo: Path, tmp_path: Pat
     assert lost in report.failed[0]["error"]
     assert sum(r.id.startswith("git:appc-daemon@") for r in records) == LIMIT
     assert 0 < sum(r.id.startswith("git:broken@") for r in records) < LIMIT
+
+
+def test_a_commit_knows_the_pull_request_that_merged_it(repo: Path) -> None:
+    records, _ = _load(repo)
+    by_sha = {r.metadata["sha"]: r for r in records}
+    pulls = [r for r in records if r.title.startswith("Merge pull request #")]
+    assert pulls  # the real history merges pull requests
+    for merge in pulls:
+        number = int(merge.title.split("#")[1].split()[0])
+        branch = _git(repo, "rev-list", f"{merge.metadata['parents'][0]}..{merge.metadata['sha']}")
+        brought = [sha for sha in branch.split() if sha != merge.metadata["sha"]]
+        for sha in brought:  # unless a later merge of the mainline claimed it first
+            assert by_sha[sha].metadata["merged_by"] == merge.metadata["sha"]
+            assert by_sha[sha].metadata["pull_request"] == number
+    mainline = _git(repo, "rev-list", "--first-parent", "HEAD").split()
+    assert not any("merged_by" in by_sha[sha].metadata for sha in mainline)
+
+
+def test_a_commit_lead_names_its_pull_request_and_a_merge_its_title(repo: Path) -> None:
+    records, _ = _load(repo)
+    merged = next(r for r in records if r.metadata.get("pull_request"))
+    lead = commit_lead({"source": "git", "doc_id": merged.id, **merged.to_dict()})
+    assert f"(pull request #{merged.metadata['pull_request']}): " in lead
+    merge = next(r for r in records if r.metadata["merge"] and "\n\n" in r.text)
+    body = " ".join(merge.text.split("\n\n")[1].split())
+    lead = commit_lead({"source": "git", "doc_id": merge.id, **merge.to_dict()})
+    assert lead.endswith(f": {merge.title}: {one_sentence(body)}")  # a branch name says little
+
+
+def test_merged_by_walks_each_branch_once() -> None:
+    #   a - b - m1 - e - m2      mainline (first parents)
+    #    \     /        /
+    #     c - d ------ f         a branch merged twice: f alone came with m2
+    parents = {
+        "m2": ["e", "f"],
+        "e": ["m1"],
+        "f": ["d"],
+        "m1": ["b", "d"],
+        "d": ["c"],
+        "c": ["a"],
+        "b": ["a"],
+        "a": [],
+    }
+    subjects = {"m1": "Merge pull request #7 from x/y", "m2": "Merge branch 'y'"}
+    found = merged_by(parents, "m2", subjects)
+    assert found == {
+        "c": MergedBy("m1", 7),
+        "d": MergedBy("m1", 7),
+        "f": MergedBy("m2", None),
+    }
+    assert parent_graph("m1 b d\nb a\na\n") == {"m1": ["b", "d"], "b": ["a"], "a": []}

@@ -32,18 +32,33 @@ def one_sentence(text: str) -> str:
 
 
 def commit_lead(fact: Hit) -> str:
-    """Short sha, author, date, subject and changed files of a commit."""
+    """Short sha, author, date, pull request, subject and changed files of a commit.
+
+    A merge's subject names only a branch, so the first paragraph of its message's body (a
+    pull request's title) follows it.
+    """
     meta: dict[str, Any] = fact.get("metadata") or {}
     sha = fact_ref(fact)[:SHORT_SHA]
     who = f" by {meta['author']}" if meta.get("author") else ""
     when = f" on {str(meta['created'])[:10]}" if meta.get("created") else ""
-    line = f"Commit {sha}{who}{when}: {one_sentence(str(fact.get('title', '')))}"
+    pull = f" (pull request #{meta['pull_request']})" if meta.get("pull_request") else ""
+    subject = str(fact.get("title", ""))
+    if meta.get("merge") and (body := _body_start(str(fact.get("text", "")), subject)):
+        subject = f"{subject}: {body}"
+    line = f"Commit {sha}{who}{when}{pull}: {one_sentence(subject)}"
     files = changed_paths(meta)
     if files:
         more = len(files) - MAX_FILES
         listed = ", ".join(files[:MAX_FILES]) + (f" and {more} more" if more > 0 else "")
         line += f" (changed {listed})"
     return line
+
+
+def _body_start(text: str, subject: str) -> str:
+    """The first paragraph of a commit message's body, when ``text`` starts with the subject."""
+    if not text.startswith(subject):
+        return ""
+    return next((p.strip() for p in text[len(subject) :].split("\n\n") if p.strip()), "")
 
 
 def issue_lead(fact: Hit) -> str:

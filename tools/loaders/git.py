@@ -8,7 +8,10 @@ text is the full message followed by a ``Changed files:`` list (capped at
 Deliberate choices:
 
 - Merge commits are kept with ``metadata["merge"] = True`` and no files: ``git log`` shows
-  no diff for merges, and their changes are already recorded in the merged commits.
+  no diff for merges, and their changes are already recorded in the merged commits. A
+  commit a mainline merge brought in has that merge's sha in ``metadata["merged_by"]`` and
+  its pull request number, when its subject says, in ``metadata["pull_request"]``
+  (``tools.loaders.git_merges``).
 - A commit with an empty message but changed files is kept with the title
   ``(no message)``; one with neither (an empty commit) is skipped with a reason.
 - Binary files have ``additions`` and ``deletions`` of ``None`` (git prints ``-``).
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from tools.loaders.git_merges import MergedBy, merged_by, parent_graph
 from tools.loaders.jira_markup import fence
 from tools.records import SourceRecord
 from tools.report import StageReport
@@ -122,11 +126,12 @@ def load_git_repo(
     except GitError:
         report.skip(str(path), f"repository has no commit at {rev!r}")
         return
+    merges = _merges(repo.path, rev)
     with _stream(repo.path, "log", "-z", "--numstat", _LOG_FORMAT, *_LOG_OPTIONS, rev) as log:
         commits = _parse_log(_tokens(log))
         if not include_diff:
             for commit in commits:
-                yield from _emit(repo, commit, None, report)
+                yield from _emit(repo, commit, None, merges, report)
             return
         with _stream(repo.path, "log", "-p", "--format=%x1e%H", *_LOG_OPTIONS, rev) as patches:
             diffs = _parse_diffs(patches, max_diff_bytes)
@@ -134,7 +139,7 @@ def load_git_repo(
                 diff = next(diffs, None)
                 if diff is None or diff[0] != commit["sha"]:
                     raise GitError(f"diff pass out of step at commit {commit['sha']}")
-                yield from _emit(repo, commit, diff[1:], report)
+                yield from _emit(repo, commit, diff[1:], merges, report)
 
 
 def repository_state(path: Path) -> str:
@@ -155,10 +160,27 @@ def jira_links(message: str) -> list[str]:
     return [f"jira:{key}" for key in sorted(keys)]
 
 
+def _merges(repo: Path, rev: str) -> dict[str, MergedBy]:
+    """The merge (and pull request) that brought each commit of ``rev`` into its mainline.
+
+    Empty when the history cannot be walked whole: the log that follows reads the commits
+    it can and reports where it failed.
+    """
+    try:
+        graph = parent_graph(_git(repo, "rev-list", "--parents", rev, "--"))
+        merges = _git(repo, "log", "--merges", "--format=%H%x00%s", rev, "--")
+        head = _git(repo, "rev-parse", f"{rev}^{{commit}}")
+    except GitError:
+        return {}
+    subjects = dict(line.split("\x00", 1) for line in merges.splitlines())
+    return merged_by(graph, head, subjects)
+
+
 def _emit(
     repo: Repository,
     commit: dict[str, Any],
     diff: tuple[str, int | None] | None,
+    merges: dict[str, MergedBy],
     report: StageReport,
 ) -> Iterator[SourceRecord]:
     report.items_in += 1
@@ -183,6 +205,9 @@ def _emit(
         "files": files,
         "links": jira_links(message),
     }
+    if by := merges.get(sha):
+        metadata["merged_by"] = by.sha
+        metadata["pull_request"] = by.pull_request
     parts = [message, _file_list(files)]
     if diff is not None:
         patch, truncated_size = diff
