@@ -166,6 +166,27 @@ def test_record_features_of_a_commit() -> None:
     assert other["date"] == other["author"] == 0.0
 
 
+@pytest.mark.parametrize(
+    ("path", "question", "package"),
+    [
+        ("packages/appcd-response/README.md", "How do I make an error type in appcd-response?", 1),
+        ("packages/appcd-response/README.md", "How do I make an appcd error response?", 0),
+        ("packages/appcd-client/CHANGELOG.md", "Since which appcd-client version?", 1),
+        ("docs/CLI/status.md", "Which cli command shows the status?", 0),  # a topic folder
+    ],
+)
+def test_the_package_feature(path: str, question: str, package: int) -> None:
+    page = {
+        "doc_id": f"docs:{path}",
+        "source": "docs",
+        "title": path.split("/")[-2],
+        "text": "# Title\n\nSome text.",
+        "metadata": {"path": path},
+    }
+    features = record_features(question_cues(question, vocabulary), page, False, False)
+    assert features["package"] == package
+
+
 def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> None:
     issue = {
         "doc_id": "jira:ALOY-1",

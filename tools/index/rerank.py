@@ -33,7 +33,12 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **section**: for a document, the same share (any form) in the headings of its best
   chunk ("Quick Start", "Exit Codes"): what a reference page's section is about;
 - **how_to**: the question asks how to do something (:func:`asks_how_to`) and the record
-  is a document, where steps are written down (an issue tells how one case went).
+  is a document, where steps are written down (an issue tells how one case went);
+- **package**: the question writes the name of the folder a document sits in, when that
+  name is a name (``appcd-response`` for ``packages/appcd-response/README.md``): a
+  package's README and changelog are what a question naming the package is about, though
+  a long question shares a small part of its words with them. Set on the Daemon tuning
+  sets (issues about the package are not boosted: that lost more than it gained).
 
 Three more features are reported, not weighted: ``unknown``, how many of the question's
 terms no indexed chunk holds in any form (``transactions`` is known where ``transaction``
@@ -120,6 +125,9 @@ MAX_RELEASE_SUBJECT_WORDS = 2
 _VERSION = re.compile(VERSION)
 _VERSION_WORD = re.compile(rf"\S*{VERSION}\S*")
 HOW_TO_WEIGHT = 0.004
+PACKAGE_WEIGHT = 0.005
+_WORD = re.compile(r"[\w.@/-]+")
+_NAME_FOLDER = re.compile(r"\w[-.]\w|\d")
 MIN_TITLE_SHARE = 0.5
 MIN_CHUNKS_FOR_UNSEEN = 2000
 """Below this many chunks a word missing from the index means little (the demo's 900 chunks
@@ -148,6 +156,7 @@ class Cues:
         about_releases: It asks about a release or a version.
         versions: The version numbers it names (``1.16.2``, as BM25 tokens them).
         how_to: It asks how to do something.
+        words: Its words as written, lower-cased (``appcd-response`` stays whole).
     """
 
     terms: frozenset[str]
@@ -160,6 +169,7 @@ class Cues:
     about_releases: bool
     versions: frozenset[str]
     how_to: bool
+    words: frozenset[str]
 
 
 def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
@@ -189,6 +199,7 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
         about_releases=asks_about_release(question),
         versions=frozenset(t for t in terms if _VERSION.fullmatch(t)),
         how_to=asks_how_to(question),
+        words=frozenset(w.strip(".").lower() for w in _WORD.findall(question)),
     )
 
 
@@ -268,6 +279,7 @@ def record_features(
             and _is_release(name, meta)
         ),
         "how_to": float(cues.how_to and source == "docs"),
+        "package": float(_package(row["doc_id"]) in cues.words),
         "rare_names": float(len(cues.rare_names & found)),
     }
 
@@ -285,7 +297,18 @@ WEIGHTS = {
     "coverage": COVERAGE_WEIGHT,
     "section": SECTION_WEIGHT,
     "how_to": HOW_TO_WEIGHT,
+    "package": PACKAGE_WEIGHT,
 }
+
+
+def _package(doc_id: str) -> str | None:
+    """The folder a document sits in when that folder's name is a name.
+
+    ``appcd-response`` for ``packages/appcd-response/README.md``; none for ``docs/CLI``.
+    """
+    parts = display_id(doc_id).lower().split("/")
+    folder = parts[-2] if doc_id.startswith("docs:") and len(parts) > 1 else ""
+    return folder if _NAME_FOLDER.search(folder) else None
 
 
 def fuse_records(
