@@ -8,6 +8,7 @@ the git loader), the issue itself (Jira loader) and the Appc Daemon's Getting St
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,19 @@ def test_a_paragraph_right_above_a_code_block_carries_it(corpus_dir, settings):
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
 
+def test_code_under_a_heading_stays_quotable_and_list_text_is_not_code(corpus_dir):
+    extra = (
+        "\n\n## Install the daemon\n\nExample.\n\n```\nnpm install -g appcd\n```\n"
+        "\n1. Install the command line tools first.\n\n"
+        "    Then sign in with your platform account to continue.\n"
+    )
+    page = doc_record(corpus_dir, "appc-daemon", "docs/Core Services/plugin.md", extra)
+    found = candidates(hits_from_records([page]))
+    assert any(c.code == "npm install -g appcd" for c in found)  # "Example." is too short
+    tools = next(c for c in found if c.text.startswith("Install the command line tools"))
+    assert tools.code == ""  # an item's indented paragraph is not a code block
+
+
 def test_a_table_of_contents_entry_is_not_quoted(corpus_dir):
     page = doc_record(corpus_dir, "appc-daemon", "docs/Core Services/plugin.md")
     texts = [c.text for c in candidates(hits_from_records([page]))]
@@ -270,8 +284,21 @@ def test_a_records_sentences_are_quoted_in_reading_order(corpus_dir, settings):
     facts = [dict(f, score=0.9 - 0.01 * n) for n, f in enumerate(reversed(chunks))]
     answer = fuse(record.title, facts, None, settings)["answer"]
     quoted = [strip_markers(s).rstrip(".").strip() for s in sentences(answer)][1:]  # no lead
+    quoted = [re.sub(r"^Last comment \([^)]*\): ", "", q) for q in quoted]
     at = [" ".join(record.text.split()).find(" ".join(q.split()[:6])) for q in quoted]
     assert len(at) > 2 and -1 not in at and at == sorted(at)  # the last chunk came first
+
+
+def test_the_last_comment_is_quoted_only_when_the_records_last_chunk_is_a_fact(
+    corpus_dir, settings
+):
+    chunks = hits_from_records([jira_record(corpus_dir, "ALOY-86")])
+    assert len(chunks) > 2
+    question = jira_record(corpus_dir, "ALOY-86").title
+    assert "Last comment" not in fuse(question, chunks[:1], None, settings)["answer"]
+    asked = "Will the existing Ti.API calls be used for logger.js logging?"
+    answer = fuse(asked, hits_from_records([jira_record(corpus_dir, "ALOY-1")]), None, settings)
+    assert "Last comment (Tony Lukasavage, 2012-07-23): We will use" in answer["answer"]
 
 
 def test_a_last_comment_that_reports_a_test_run_is_not_the_outcome(corpus_dir, settings):
@@ -403,6 +430,8 @@ def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corp
     assert result["refused"] and '"kubernetes"' in result["answer"]
     covered = [dict(f, features=dict(named, coverage=0.8)) for f in close]
     assert not fuse(question, covered, None, settings)["refused"]
+    agreed = [dict(f, ranks={"dense": 1, "bm25": 1}) for f in close]
+    assert fuse(question, agreed, None, settings)["refused"]  # an unseen name still counts
 
 
 @pytest.mark.parametrize(

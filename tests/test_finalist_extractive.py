@@ -57,7 +57,10 @@ def _chunker() -> Chunker:
 
 def hits_from_records(records: list[SourceRecord], top: float = 0.9) -> list[dict[str, Any]]:
     """The project chunker's chunks as search hits, best first, with falling scores."""
-    rows = [row for record in records for row in _chunker().chunk(record.to_dict())]
+    rows = []
+    for record in records:
+        chunks = _chunker().chunk(record.to_dict())
+        rows += [dict(row, last_chunk=row is chunks[-1]) for row in chunks]
     return [dict(row, score=round(top - 0.01 * n, 4)) for n, row in enumerate(rows)]
 
 

@@ -287,3 +287,7 @@ def test_merged_by_walks_each_branch_once() -> None:
         "f": MergedBy("m2", None),
     }
     assert parent_graph("m1 b d\nb a\na\n") == {"m1": ["b", "d"], "b": ["a"], "a": []}
+    # git flow: feature pull request #457 into develop, release pull request #500 into master
+    nested = {"r": ["a", "p"], "p": ["a", "f1"], "f1": ["a"], "a": []}
+    subjects = {"r": "Merge pull request #500 from org/develop", "p": "Merge pull request #457"}
+    assert merged_by(nested, "r", subjects) == {"p": MergedBy("r", 500), "f1": MergedBy("p", 457)}

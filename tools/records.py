@@ -81,6 +81,8 @@ class Hit(Passage):
     """Raw score per retriever (and ``rerank`` for hybrid)."""
     features: NotRequired[dict[str, float]]
     """Hybrid: the rerank features of its record (``tools.index.rerank``)."""
+    last_chunk: NotRequired[bool]
+    """Whether it is its record's last chunk (an issue's thread ends there)."""
 
 
 def stable_hash(obj: Any) -> str:

@@ -259,9 +259,7 @@ def _sentence(
     if sentence.endswith(":"):
         code = _code_after(text, end)
     else:  # a page's paragraph that ends right above a code block shows it
-        code = _block_after(text, end) if fact.get("source") == "docs" else ""
-    if code:
-        quoted.add(normalize_space(code))
+        code = _block_after(text, end) if fact.get("source") == "docs" and not listed else ""
     short_item = item and fact.get("source") != "git"
     if code:
         words = MIN_CODE_INTRO_WORDS
@@ -276,6 +274,8 @@ def _sentence(
         return None  # inline code a sentence before it carries
     if _ANCHOR_LINK.fullmatch(sentence):
         return None  # a table of contents' entry: a link to a section of the page
+    if code:
+        quoted.add(normalize_space(code))
     return Candidate(
         i,
         position,

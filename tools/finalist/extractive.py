@@ -391,13 +391,13 @@ def _closing(facts: Sequence[Hit], group: list[int], pool: Sequence[Candidate]) 
     "Published ioslib@2.5.0.", "Decided not to fix this.", "We can't think of a good
     reason to implement this.": the outcome people ask about ("what came of it?", "which
     version fixed it?"), which the report above it never says. Labelled with who said it
-    and when. None when the record's last chunk among the facts has no comment, or its last
-    comment is longer than ``MAX_CLOSING_SENTENCES`` or holds chatter ("Verified fix on:
-    ..." is a test report, not an outcome).
+    and when. None when the record's last chunk is not among the facts (``last_chunk``) or
+    has no comment, or its last comment is longer than ``MAX_CLOSING_SENTENCES`` or holds
+    chatter ("Verified fix on: ..." is a test report, not an outcome).
     """
-    if facts[group[0]].get("source") != "jira":
-        return []
     last = max(group, key=lambda i: facts[i]["position"])
+    if facts[last].get("source") != "jira" or not facts[last].get("last_chunk"):
+        return []
     text = str(facts[last].get("text", ""))
     headings = list(COMMENT_HEADING.finditer(text))
     if not headings:
@@ -529,7 +529,12 @@ def _part(
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
-    chosen += [c for c in closing if not any(_similar(c, other) for other in chosen)]
+    for c in closing:  # labelled, it replaces the same sentence chosen for its words
+        twin = next((n for n, other in enumerate(chosen) if _similar(c, other)), None)
+        if twin is None:
+            chosen.append(c)
+        elif c.label:
+            chosen[twin] = c
     more = next((e for e in extra if not any(_similar(e, c) for c in chosen)), None)
     if more is not None:
         chosen.append(more)

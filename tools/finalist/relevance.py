@@ -55,7 +55,7 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
         return None  # the records it names are among the facts
     features = facts[0].get("features") if facts else None
     cosine = (facts[0].get("scores") or {}).get("dense") if facts else None
-    if features and _unseen(features, cosine) and not _both_rank_first(facts[0]):
+    if features and _unseen(features, cosine, _both_rank_first(facts[0])):
         words = dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z][\w-]+", question))
         missing = [w for w in words if w not in STOPWORDS and w not in texts]
         what = ", ".join(f'"{t}"' for t in missing[:3]) or "what the question asks about"
@@ -64,18 +64,23 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
 
 
 def _both_rank_first(fact: Hit) -> bool:
-    """Whether meaning and words, searched apart, both find the fact's record first."""
+    """Whether meaning and words, searched apart, both rank the fact's chunk first."""
     ranks = fact.get("ranks") or {}
     return ranks.get("dense") == 1 and ranks.get("bm25") == 1
 
 
-def _unseen(features: dict[str, float], cosine: float | None) -> bool:
-    """Whether the best fact's features say the question is about something unseen."""
+def _unseen(features: dict[str, float], cosine: float | None, agreed: bool) -> bool:
+    """Whether the best fact's features say the question is about something unseen.
+
+    ``agreed``: both searches rank the fact first, which outweighs an unseen word (not
+    an unseen name).
+    """
     coverage = features.get("coverage", 1.0)
     if features.get("unknown_names") and coverage < MAX_NAMED_COVERAGE:
         return True
     return (
-        bool(features.get("unknown"))
+        not agreed
+        and bool(features.get("unknown"))
         and not features.get("rare_names")
         and coverage < MIN_COVERAGE
         and (cosine is None or cosine < MAX_OFF_TOPIC_COSINE)

@@ -32,7 +32,7 @@ _ABOUT_CHANGE = re.compile(
     r"|\bwhat did (?:[\w.'-]+ ){0,2}(?!to )[\w.'-]+ (?:change|fix|add|remove|commit|introduce"
     r"|replace|rename|refactor)\b"
     r"|\bfiles?\b[^?]*\b(?:changed|touched|modified|edited)\b"
-    r"|\bfiles?\b[^?]*\b(?:did|does)\b[^?]*\b(?:change|touch|modify)\b"
+    r"|\bfiles?\b(?>[^?]*?\b(?:did|does)\b)[^?]*\b(?:change|touch|modify)\b"
     r"|\bwhich [\w.-]+ (?:was|were) (?:changed|modified|touched|edited|rewritten)\b",
     re.IGNORECASE,
 )

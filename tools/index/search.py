@@ -194,8 +194,8 @@ class Retriever:
             record's reranked score for hybrid), ``ranks`` (``dense``, ``bm25``, ``named``:
             1-based rank in each list or None), ``scores`` (``dense`` cosine when the query
             was embedded, ``bm25``, and for hybrid ``rerank``), for hybrid ``features``
-            (the rerank features of its record) and, for linked chunks, ``linked_from``
-            and ``relation``.
+            (the rerank features of its record), ``last_chunk`` (whether it ends its
+            record) and, for linked chunks, ``linked_from`` and ``relation``.
 
         Raises:
             ValueError: Unknown mode or bad filters.
@@ -235,6 +235,8 @@ class Retriever:
             missing = [f for f in top if f not in scores["dense"]]
             scores["dense"].update(zip(missing, _cosines(version, qvec, missing), strict=True))
         rows = version.rows(top)
+        chunks = version.doc_chunk_ids(list({row["doc_id"] for row in rows.values()}))
+        last = {ids[-1] for ids in chunks.values()}
         hits = []
         for f in top:
             if f not in rows:
@@ -249,6 +251,7 @@ class Retriever:
             if reranked:
                 hit["scores"]["rerank"] = reranked[0]
                 hit["features"] = reranked[1]
+            hit["last_chunk"] = f in last
             hits.append(hit)
         if expand_links:
             hits += _linked(version, hits, qvec, allowed, k)

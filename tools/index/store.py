@@ -421,9 +421,13 @@ class IndexVersion:
         return out, int(self.bm25.scores["num_docs"])
 
     def holds_text(self, text: str) -> bool:
-        """Whether some chunk holds ``text`` as written, case aside (a scan of every chunk)."""
+        """Whether some chunk's title or text holds ``text`` as written, case aside.
+
+        A scan of every chunk, so it is asked only of the few names a question writes.
+        """
         found = self.db.execute(
-            "SELECT 1 FROM chunks WHERE instr(lower(text), ?) LIMIT 1", (text.lower(),)
+            "SELECT 1 FROM chunks WHERE instr(lower(text), ?1) OR instr(lower(title), ?1) LIMIT 1",
+            (text.lower(),),
         )
         return found.fetchone() is not None
 
@@ -431,13 +435,16 @@ class IndexVersion:
         """Whether some chunk holds ``token`` or another form of its word.
 
         ``transaction`` is a form of ``transactions``, ``exclude`` of ``excluding``
-        (``tools.stemming.fold``). A stem of three letters or fewer must be a word itself:
-        ``cors`` and ``core`` both fold to ``cor``, ``apis`` to the word ``api``.
+        (``tools.stemming.fold``). A stem of three letters or fewer collides across words
+        (``cors`` and ``core`` both fold to ``cor``), so there the token must be a word
+        indexed with a plural ending added or taken off (``codes`` holds ``code``).
         """
         stem = fold(token)
-        if len(stem) <= SHORT_STEM:
-            return bool(self.bm25) and stem in self.bm25.vocab_dict
-        return stem in self._word_forms
+        if len(stem) > SHORT_STEM:
+            return stem in self._word_forms
+        vocab = self.bm25.vocab_dict if self.bm25 else {}
+        forms = {f"{token}s", token.removesuffix("s"), token.removesuffix("es")} - {token}
+        return any(form in vocab for form in forms)
 
     @cached_property
     def _word_forms(self) -> frozenset[str]:

@@ -172,7 +172,7 @@ def _merges(repo: Path, rev: str) -> dict[str, MergedBy]:
         head = _git(repo, "rev-parse", f"{rev}^{{commit}}")
     except GitError:
         return {}
-    subjects = dict(line.split("\x00", 1) for line in merges.splitlines())
+    subjects = dict(line.partition("\x00")[::2] for line in merges.split("\n") if line)
     return merged_by(graph, head, subjects)
 
 

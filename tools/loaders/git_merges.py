@@ -10,7 +10,7 @@ the merges, were brought in by none.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 PULL_REQUEST = re.compile(r"^Merge pull request #(\d+)\b")
@@ -43,45 +43,49 @@ def merged_by(
 ) -> dict[str, MergedBy]:
     """The merge that brought each commit reachable from ``head`` into its mainline.
 
+    A pull request merged into a branch that a later merge brought in keeps its own
+    number: the innermost pull request merge claims its commits (git flow's feature pull
+    requests into ``develop``, then a release pull request into ``master``).
+
     Args:
         parents: Each commit's parents, first parent first (:func:`parent_graph`).
         head: The commit whose first-parent chain is the mainline.
         subjects: The subject line of each merge commit.
 
     Returns:
-        ``{sha: MergedBy}`` for the commits a mainline merge brought in; mainline commits
-        are absent. Linear in the number of commits: each is visited once.
+        ``{sha: MergedBy}`` for the commits a merge brought in; mainline commits are
+        absent. Linear in the number of commits: each is visited once.
     """
-    mainline = list(_first_parents(parents, head))
-    seen: set[str] = set()  # every ancestor of the mainline commits walked so far
     found: dict[str, MergedBy] = {}
-    for merge in reversed(mainline):
-        brought = _unseen_ancestors(parents, parents.get(merge, [])[1:], seen)
-        if brought:
-            number = PULL_REQUEST.match(subjects.get(merge, ""))
-            by = MergedBy(merge, int(number.group(1)) if number else None)
-            found.update(dict.fromkeys(brought, by))
-        seen.add(merge)
+    _claim(parents, subjects, head, None, set(), found)
     return found
 
 
-def _first_parents(parents: Mapping[str, Sequence[str]], head: str) -> Iterable[str]:
-    commit: str | None = head
-    while commit is not None:
-        yield commit
-        commit = next(iter(parents.get(commit, [])), None)
+def _claim(
+    parents: Mapping[str, Sequence[str]],
+    subjects: Mapping[str, str],
+    start: str,
+    by: MergedBy | None,
+    seen: set[str],
+    found: dict[str, MergedBy],
+) -> None:
+    """Give ``by`` to the first-parent chain from ``start`` down to what is ``seen``.
 
-
-def _unseen_ancestors(
-    parents: Mapping[str, Sequence[str]], starts: Iterable[str], seen: set[str]
-) -> list[str]:
-    """The commits reachable from ``starts`` not in ``seen``; they are added to it."""
-    stack, out = list(starts), []
-    while stack:
-        commit = stack.pop()
-        if commit in seen:
-            continue
+    The chain is walked oldest first, so everything an older commit reaches is claimed
+    before a newer merge's other parents are; a merge on it claims what those parents
+    bring, for itself when it merged a pull request, else for ``by``.
+    """
+    chain = []
+    commit: str | None = start
+    while commit is not None and commit not in seen:
+        chain.append(commit)
         seen.add(commit)
-        out.append(commit)
-        stack.extend(parents.get(commit, []))
-    return out
+        commit = next(iter(parents.get(commit, [])), None)
+    for commit in reversed(chain):
+        if by is not None:
+            found[commit] = by
+        for side in parents.get(commit, [])[1:]:
+            number = PULL_REQUEST.match(subjects.get(commit, ""))
+            inner = MergedBy(commit, int(number.group(1))) if number else None
+            outer = MergedBy(commit, None) if by is None else by
+            _claim(parents, subjects, side, inner or outer, seen, found)
