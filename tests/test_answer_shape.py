@@ -18,7 +18,7 @@ import pytest
 from tests.test_finalist_extractive import doc_record, hits_from_records, jira_record
 from tools.config import Settings
 from tools.finalist import fuse, sentence_meaning, verify_citations
-from tools.finalist.candidates import candidates, terms
+from tools.finalist.candidates import Candidate, candidates, terms
 from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import (
     marker_numbers,
@@ -111,6 +111,7 @@ def test_one_commit_asked_for_is_answered_without_its_siblings(corpus_dir, commi
         return [facts[int(n) - 1]["source"] for n in dict.fromkeys(marker_numbers(answer))]
 
     assert cited(f"Which commit {what}?") == ["git"]
+    assert cited(f"What did Ewan commit that {what}?") == ["git"]  # one change, as a verb too
     assert cited(f"Which commits {what}?") == ["git", "git"]  # those citing the same issue
 
 
@@ -237,6 +238,14 @@ def test_code_under_a_heading_stays_quotable_and_list_text_is_not_code(corpus_di
     assert any(c.code == "npm install -g appcd" for c in found)  # "Example." is too short
     tools = next(c for c in found if c.text.startswith("Install the command line tools"))
     assert tools.code == ""  # an item's indented paragraph is not a code block
+
+
+def test_a_paragraph_over_code_renders_with_one_colon_or_its_question_mark():
+    def render(text: str) -> str:
+        return Candidate(0, 0, text, (), code="gulp watch").render("[1]")
+
+    assert render("Then run the watcher...") == "Then run the watcher: `gulp watch` [1]"
+    assert render("Rebuild on change?") == "Rebuild on change? `gulp watch` [1]"
 
 
 def test_a_table_of_contents_entry_is_not_quoted(corpus_dir):

@@ -53,7 +53,8 @@ def test_question_period(question: str, period: tuple[str, str] | None) -> None:
     [
         ("does appcd logcat take a --since option?", {"--since"}),
         ("is there a server.tls or server.certfile setting?", {"server.tls", "server.certfile"}),
-        ("the Node.js version in package.json, e.g. 10", {"node.js", "package.json"}),
+        ("the Node.js version in package.json, e.g. 10", {"package.json"}),
+        ("it crashes on launch.Any idea why? core.enableFoo is set", {"core.enablefoo"}),
         ("who touched packages/appcd/src/common.js and -v?", set()),  # a path, a short flag
         ("what changed in v1.2.3?", set()),
     ],

@@ -151,10 +151,11 @@ class Candidate:
             return f"{self.text[:-1].rstrip()} {marker}:"
         if not self.code:
             return tag_sentence(self.text, marker)
-        head = self.text.removesuffix(":").rstrip().removesuffix(".")  # nor a paragraph
+        head = self.text.removesuffix(":").rstrip().rstrip(".")  # nor a paragraph
+        colon = "" if head.endswith(("?", "!")) else ":"
         if "\n" not in self.code and len(self.code) <= MAX_INLINE_CODE:
-            return f"{head}: `{self.code}` {marker}"
-        return f"{head} {marker}:\n\n```\n{self.code}\n```\n"
+            return f"{head}{colon} `{self.code}` {marker}"
+        return f"{head} {marker}{colon}\n\n```\n{self.code}\n```\n"
 
 
 def candidates(facts: Sequence[Hit]) -> list[Candidate]:

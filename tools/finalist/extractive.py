@@ -76,6 +76,8 @@ _WHEN = re.compile(r"\bwhen\b", re.IGNORECASE)
 _INTRODUCES = re.compile(r":$|\bthe following\b", re.IGNORECASE)
 _PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
 _ONE_COMMIT = re.compile(r"\bcommit\b", re.IGNORECASE)
+"""A question about one commit: "which commit ...", and "what did Tim commit ..." too (one
+change is asked about; the tuning sets lost precision when the verb let siblings in)."""
 _FILE_NAME_PART = re.compile(rf"v?{VERSION}|\w+_\w+")
 """A name in a document's file name that names it (``400.4``, ``INVALID_PARAMETER``)."""
 

@@ -47,9 +47,8 @@ _HOW_TO = re.compile(
     r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
 )
 _LITERAL_NAME = re.compile(
-    r"(?<![\w-])--[a-z][\w-]*[a-z0-9]"  # a command-line flag
-    r"|(?<![\w./-])[a-z][a-z0-9_]+(?:\.[a-z][a-z0-9_]+)+(?![\w/-]|\.\w)",  # a dotted key
-    re.IGNORECASE,
+    r"(?<![\w-])--[A-Za-z][\w-]*[A-Za-z0-9]"  # a command-line flag
+    r"|(?<![\w./-])[a-z]\w+(?:\.[a-z]\w+)+(?![\w/-]|\.\w)"  # a dotted key: "launch.Any" is not
 )
 _NAME_SHAPE = re.compile(r"[A-Z_]|[A-Za-z]\d|\d[A-Za-z]")
 _DOTFILE = re.compile(r"(?:^|\s)\.$")
