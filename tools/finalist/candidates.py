@@ -250,7 +250,8 @@ def _sentence(
 
     ``comment`` says which Jira comment of the fact it is in (0: none).
 
-    The code it introduces (it ends with ``:``) is added to ``quoted``.
+    The code it carries (it ends with ``:``, or ends a page's paragraph right above a code
+    block) is added to ``quoted`` when the sentence is kept.
     """
     start, end = span
     sentence = without_address(prose(text[start:end]))

@@ -12,9 +12,9 @@ answer:
   ``features["unknown"]``), the best fact covers little of the question (``coverage`` below
   :data:`MIN_COVERAGE`), matches its meaning only loosely (dense cosine below
   :data:`MAX_OFF_TOPIC_COSINE`) and holds no rare name the question writes
-  (``suppressReturn``: ``features["rare_names"]``), and is not the first record of both
-  the dense and the BM25 search (two searches that agree on a record have found the
-  subject): people paraphrase in words the sources do not use (``spacers``, ``shrank``,
+  (``suppressReturn``: ``features["rare_names"]``), and is not first in both the dense
+  and the BM25 search (two searches that agree on a chunk have found the subject):
+  people paraphrase in words the sources do not use (``spacers``, ``shrank``,
   ``swallows``, ``keepalive``), so an unseen word alone says little.
 
 Either way the finalist refuses instead of quoting a neighbour. A question whose named

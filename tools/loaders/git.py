@@ -9,9 +9,9 @@ Deliberate choices:
 
 - Merge commits are kept with ``metadata["merge"] = True`` and no files: ``git log`` shows
   no diff for merges, and their changes are already recorded in the merged commits. A
-  commit a mainline merge brought in has that merge's sha in ``metadata["merged_by"]`` and
-  its pull request number, when its subject says, in ``metadata["pull_request"]``
-  (``tools.loaders.git_merges``).
+  commit a merge brought in has that merge's sha in ``metadata["merged_by"]`` and its pull
+  request number, when its subject says, in ``metadata["pull_request"]``
+  (``tools.loaders.git_merges``: the innermost pull request wins).
 - A commit with an empty message but changed files is kept with the title
   ``(no message)``; one with neither (an empty commit) is skipped with a reason.
 - Binary files have ``additions`` and ``deletions`` of ``None`` (git prints ``-``).
@@ -122,11 +122,11 @@ def load_git_repo(
         report.skip(str(path), str(exc))
         return
     try:
-        _git(repo.path, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        head = _git(repo.path, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     except GitError:
         report.skip(str(path), f"repository has no commit at {rev!r}")
         return
-    merges = _merges(repo.path, rev)
+    merges = _merges(repo.path, head)
     with _stream(repo.path, "log", "-z", "--numstat", _LOG_FORMAT, *_LOG_OPTIONS, rev) as log:
         commits = _parse_log(_tokens(log))
         if not include_diff:
@@ -160,16 +160,15 @@ def jira_links(message: str) -> list[str]:
     return [f"jira:{key}" for key in sorted(keys)]
 
 
-def _merges(repo: Path, rev: str) -> dict[str, MergedBy]:
-    """The merge (and pull request) that brought each commit of ``rev`` into its mainline.
+def _merges(repo: Path, head: str) -> dict[str, MergedBy]:
+    """The merge (and pull request) that brought each commit reachable from ``head`` in.
 
     Empty when the history cannot be walked whole: the log that follows reads the commits
     it can and reports where it failed.
     """
     try:
-        graph = parent_graph(_git(repo, "rev-list", "--parents", rev, "--"))
-        merges = _git(repo, "log", "--merges", "--format=%H%x00%s", rev, "--")
-        head = _git(repo, "rev-parse", f"{rev}^{{commit}}")
+        graph = parent_graph(_git(repo, "rev-list", "--parents", head, "--"))
+        merges = _git(repo, "log", "--merges", "--format=%H%x00%s", head, "--")
     except GitError:
         return {}
     subjects = dict(line.partition("\x00")[::2] for line in merges.split("\n") if line)

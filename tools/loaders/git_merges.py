@@ -1,10 +1,11 @@
 """Which merge brought each commit into a repository's mainline, and its pull request.
 
-The mainline is the first-parent chain from the commit read (``HEAD``). A commit on a
-merged branch was brought in by the first mainline merge it is an ancestor of through a
-parent other than the first; a pull request merged on GitHub says so in its subject
-(``Merge pull request #457 from owner/branch``). Commits made on the mainline itself, and
-the merges, were brought in by none.
+The mainline is the first-parent chain from the commit read. A commit on a merged branch
+was brought in by the merge that first reaches it through a parent other than the first:
+the innermost pull request merge when pull requests were merged into a branch that was
+merged in turn; a pull request merged on GitHub says so in its subject (``Merge pull
+request #457 from owner/branch``). Commits made on the mainline itself were brought in by
+none.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ PULL_REQUEST = re.compile(r"^Merge pull request #(\d+)\b")
 
 @dataclass(frozen=True)
 class MergedBy:
-    """The merge that brought a commit into the mainline.
+    """The merge that brought a commit in.
 
     Attributes:
         sha: The merge commit.
