@@ -201,6 +201,27 @@ def test_a_version_number_is_one_token(tmp_path: Path, corpus_dir: Path) -> None
     assert "## [1.16.2]" in top[0]["text"]  # not any section that says "fixed"
 
 
+def test_a_snake_case_name_is_also_its_words(tmp_path: Path, corpus_dir: Path) -> None:
+    assert bm25_tokenize(["Honour HTTPS_PROXY, not __init__"]) == [
+        ["honour", "https_proxy", "https", "proxy", "__init__"]
+    ]
+    pages = [f"docs/Release Notes/Appc Daemon {v}.md" for v in ("3.2.0", "3.1.0", "3.0.0")]
+    chunker = _chunker()
+    write_chunks(
+        tmp_path,
+        [
+            c
+            for p in pages
+            for c in chunker.chunk(doc_record(corpus_dir, "appc-daemon", p).to_dict())
+        ],
+    )
+    assert run_index(Settings(), tmp_path).status == "ok"
+
+    top = Retriever(Settings(), tmp_path).search("proxy environment variables", k=1, mode="bm25")
+
+    assert "`HTTPS_PROXY` environment variables" in top[0]["text"]
+
+
 def test_an_index_tokenized_by_an_older_rule_says_so(tmp_path: Path, corpus_dir: Path, caplog):
     write_chunks(tmp_path, corpus_chunks(corpus_dir, limit=5))
     assert run_index(Settings(), tmp_path).status == "ok"

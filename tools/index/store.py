@@ -38,7 +38,7 @@ import numpy as np
 
 from tools.config import IndexSettings
 from tools.datadir import DataDir
-from tools.index.fields import BM25_TOKEN, BM25_TOKENIZER, BM25_VERSION_PREFIX
+from tools.index.fields import BM25_JOINED_WORD, BM25_TOKEN, BM25_TOKENIZER, BM25_VERSION_PREFIX
 from tools.jsonl import atomic_open, read_json, write_json
 from tools.records import Chunk
 from tools.stemming import fold
@@ -129,15 +129,22 @@ def normalize_date(value: Any) -> str | None:
 
 
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
+_JOINED_WORD = re.compile(BM25_JOINED_WORD)
+
+
+def _with_parts(text: str) -> str:
+    """``text`` with each snake_case name followed by its words (``HTTP_PROXY HTTP PROXY``)."""
+    return _JOINED_WORD.sub(lambda m: f"{m[0]} {m[0].replace('_', ' ')}", text)
 
 
 def bm25_tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased tokens (:data:`BM25_TOKEN`) without English stopwords.
 
-    ``v2.0.1`` is read as ``2.0.1``, so "version 2.0.1" finds a changelog's "# v2.0.1".
+    ``v2.0.1`` is read as ``2.0.1``, so "version 2.0.1" finds a changelog's "# v2.0.1";
+    ``HTTP_PROXY`` as itself and ``http``, ``proxy``.
     """
     split = bm25s.tokenize(
-        list(texts),
+        [_with_parts(text) for text in texts],
         token_pattern=BM25_TOKEN,
         stopwords=BM25_STOPWORDS,
         return_ids=False,
