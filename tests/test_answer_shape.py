@@ -240,6 +240,31 @@ def test_code_under_a_heading_stays_quotable_and_list_text_is_not_code(corpus_di
     assert tools.code == ""  # an item's indented paragraph is not a code block
 
 
+def test_a_long_example_is_quoted_by_its_parts(corpus_dir, settings):
+    readme = doc_record(corpus_dir, "appc-daemon", "packages/appcd-config/README.md")
+    comment = "v8mem: 'auto', // 'auto' sets the Node's v8 max memory limit to 50% total memory"
+    example = "\n".join(["spawn({", *["  x: 1,"] * 8, comment, "});"])
+    extra = f"\n\n## Spawning\n\n```js\n{example}\n```\n"
+    spawning = doc_record(corpus_dir, "appc-daemon", "packages/appcd-path/README.md", extra)
+    found = candidates(hits_from_records([readme, spawning]))
+    codes = [c.code for c in found]
+    assert "conf.watch(obj => {\n\tconsole.log('config changed!', obj);\n});" in codes
+    assert comment in codes  # a commented line of an example too long to quote whole
+    parts = [c.code for c in found if c.fact == 0]
+    assert not any(code.startswith("import ") for code in parts)  # an import answers nothing
+
+    result = fuse(
+        "How do I get a callback when a setting changes on an appcd-config object?",
+        hits_from_records([readme]),
+        None,
+        settings,
+    )
+    assert "conf.watch(obj =>" in result["answer"]
+    assert (
+        verify_citations(result["answer"], result["citations"], hits_from_records([readme])) == []
+    )
+
+
 def test_a_paragraph_over_code_renders_with_one_colon_or_its_question_mark():
     def render(text: str) -> str:
         return Candidate(0, 0, text, (), code="gulp watch").render("[1]")

@@ -58,6 +58,11 @@ _RELEASE_NUMBER = re.compile(r"\[?(v?\d+\.\d+\.\d+[\w.-]*)(?:\]|\s|$)")
 _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
 _NAME_HEADING = re.compile(r"(?=\S*(?:[._/]\w|\d))[\w$@-]+(?:[._/][\w$@-]+)*")
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
+_CODE_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+_COMMENTED_LINE = re.compile(r"^[^\n]*\S[^\n]*?[ \t](?://|#)[ \t]*(?:\S+[ \t]+){3,}\S[^\n]*$", re.M)
+"""A line of code with a comment of four words or more after it."""
+_IMPORT = re.compile(r"\s*(?:import\b|(?:const|let|var)\s+\S+\s*=\s*require\()[^\n]*\s*$")
+"""A paragraph of code that only imports a name: it answers nothing."""
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -168,7 +173,8 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     introduces) or when a list follows it (the finalist quotes the list under it), and is
     left out otherwise. In a document, a heading right above a code block introduces it
     the same way ("Examples" and ``appcd exec /appcd/status``), any other short code
-    block is quoted under its nearest heading, and the first sentence of a list item headed
+    block is quoted under its nearest heading (a longer one by its short paragraphs and
+    commented lines, imports left out), and the first sentence of a list item headed
     by a heading (an option of a CLI page), or of a section headed by a name
     (``### checkmap.js``, ``##### `appcd.inactivityTimeout` ``), carries that heading as
     its label; any other sentence under a changelog's version carries the version.
@@ -209,10 +215,30 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
         if code:
             out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
             quoted.add(normalize_space(code))
-        code = _quotable(said) if kind == "code" and above else ""
-        if code and normalize_space(code) not in quoted:
-            out.append(Candidate(i, position, above[-1], tuple(terms(f"{above[-1]} {code}")), code))
+        parts = (_quotable(said) and [_quotable(said)]) or _code_parts(said)
+        for code in parts if kind == "code" and above else []:
+            if normalize_space(code) not in quoted:
+                heading = above[-1]
+                out.append(Candidate(i, position, heading, tuple(terms(f"{heading} {code}")), code))
     return out
+
+
+def _code_parts(block: str) -> list[str]:
+    """A long code block's quotable parts: its short paragraphs, and commented lines.
+
+    An example too long to quote whole often shows the answer in one paragraph of it
+    (``conf.watch(obj => ...)``) or documents an option in a line's comment (``v8mem:
+    'auto', // 'auto' sets the Node's v8 max memory limit to 50% ...``).
+    """
+    parts = []
+    for paragraph in _CODE_PARAGRAPH.split(block):
+        if _IMPORT.match(paragraph):
+            continue
+        if code := _quotable(paragraph):
+            parts.append(code)
+        else:
+            parts += [m.group(0).strip() for m in _COMMENTED_LINE.finditer(paragraph)]
+    return parts
 
 
 def _pieces(text: str, docs: bool) -> list[tuple[int, int, str, str]]:
