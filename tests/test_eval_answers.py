@@ -94,6 +94,8 @@ def test_the_llm_finalist_is_scored_against_the_local_server(
 
 def test_figures_of_judged_rows() -> None:
     assert facts_found("Fixed by Ewan Harris in handle-alloy-globals.JS", ["ewan", "zz", "js"]) == 2
+    commit = "Commit f86a7d3 by Chris Barber (pull request #481)"
+    assert facts_found(commit, ["f86a7d37", "f86a7d3", "f86a7d37c0ffee", "f86a7e3", "#481"]) == 4
     assert percentile([30.0, 10.0, 20.0], 0.5) == 20.0
     assert percentile([10.0, 20.0], 0.95) == pytest.approx(19.5)
     rows = [

@@ -70,7 +70,7 @@ def test_bad_question_files_name_the_line(tmp_path: Path, line: str, message: st
 
 
 def test_old_and_new_formats_and_the_sha_map(tmp_path: Path) -> None:
-    old, new = "a" * 40, "b" * 40
+    old, new = "f86a7d37" + "0" * 32, "26caee6d" + "1" * 32
     lines = [
         {"question": "what is A-1?", "gold": [GOLD]},
         {
@@ -78,7 +78,7 @@ def test_old_and_new_formats_and_the_sha_map(tmp_path: Path) -> None:
             "question": "what fixed A-1?",
             "kind": "git",
             "gold": [{"source": "git", "id": old}, GOLD],
-            "facts": ["fixed it"],
+            "facts": ["fixed it", old[:8]],
         },
         {"id": "u1", "question": "who is the CEO?", "kind": "unanswerable", "gold": []},
     ]
@@ -90,6 +90,7 @@ def test_old_and_new_formats_and_the_sha_map(tmp_path: Path) -> None:
 
     assert (first["id"], first["kind"], first["facts"]) == ("q1", "jira", [])
     assert second["gold"] == [{"source": "git", "id": new}, GOLD]
+    assert second["facts"] == ["fixed it", new]  # the original's short sha, as rebuilt
     assert (third["kind"], third["gold"], third["facts"]) == ("unanswerable", [], [])
 
 

@@ -25,6 +25,8 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
+from tools.records import SHORT_SHA
+
 KINDS = ("jira", "git", "docs", "unanswerable")
 UNANSWERABLE = "unanswerable"
 
@@ -116,5 +118,19 @@ def _parse(line: str, where: str, number: int, sha_map: dict[str, str]) -> Quest
         gold=[
             GoldRecord(source=g["source"], id=sha_map.get(str(g["id"]), str(g["id"]))) for g in gold
         ],
-        facts=facts,
+        facts=[_translated(fact, sha_map) for fact in facts],
     )
+
+
+def _translated(fact: str, sha_map: dict[str, str]) -> str:
+    """A fact naming a commit by a sha prefix, as the rebuilt repository's sha says it.
+
+    A repository rebuilt from a commit export has new shas (``sha_map``: old to new), so a
+    fact quoting the original's short sha is translated to the new commit's full sha (the
+    evaluator finds it by any short sha of it). Any other fact is returned as it is.
+    """
+    prefix = fact.lower()
+    if not sha_map or not SHORT_SHA.fullmatch(prefix):
+        return fact
+    found = [new for old, new in sha_map.items() if old.startswith(prefix)]
+    return found[0] if len(found) == 1 else fact

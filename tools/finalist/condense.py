@@ -28,13 +28,13 @@ from tools.finalist.citations import sentences, strip_markers
 from tools.finalist.fuse import finalist_name
 from tools.finalist.prompts import UNVERIFIED_LABEL, condense_messages, is_refusal
 from tools.llm import make_chat_model
+from tools.records import SHORT_SHA
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXT_TERMS = 6
 HISTORY_TURNS = 6
 TURN_CHARS = 800
-_SHA = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 _REFERS_BACK = re.compile(
     r"\b(?:it|its|it's|that|this|these|those|they|them|their|the same|the (?:issue|bug|"
     r"ticket|commit|fix|change|problem|feature|one))\b|^\s*(?:what|how) about\b|"
@@ -110,7 +110,7 @@ def condense_with_llm(question: str, turns: Sequence[tuple[str, str]], settings:
 
 def condense_offline(question: str, turns: Sequence[tuple[str, str]]) -> str:
     """Prepend the recent turns' salient terms to a question that refers back to them."""
-    if KEY.search(question) or _SHA.search(question) or not refers_back(question):
+    if KEY.search(question) or SHORT_SHA.search(question) or not refers_back(question):
         return question
     context = salient_terms(turns[-HISTORY_TURNS:])
     have = set(terms(question))
@@ -159,7 +159,7 @@ def salient_terms(turns: Sequence[tuple[str, str]]) -> list[str]:
 def _subjects(texts: Sequence[str]) -> list[str]:
     """The Jira keys, then the commit shas, named in ``texts`` (in their order)."""
     keys = [k for text in texts for k in KEY.findall(text)]
-    return keys + [sha for text in texts for sha in _SHA.findall(text)]
+    return keys + [sha for text in texts for sha in SHORT_SHA.findall(text)]
 
 
 def _facts_only(answer: str) -> str:

@@ -21,14 +21,29 @@ from typing import Any
 
 from tools.evalset import UNANSWERABLE, Question, gold_keys, load_questions
 from tools.finalist.answer import Answer
+from tools.records import SHORT_SHA
 
 Ask = Callable[[str], Answer]
 
 
 def facts_found(answer: str, facts: Sequence[str]) -> int:
-    """How many of ``facts`` occur in ``answer``, ignoring case."""
+    """How many of ``facts`` occur in ``answer``, ignoring case.
+
+    A fact that is a commit sha (or a prefix of one) is found when the answer names the
+    commit by a short sha of 7 characters or more: "f86a7d3" names ``f86a7d37``.
+    """
     text = answer.lower()
-    return sum(fact.lower() in text for fact in facts)
+    shas = set(SHORT_SHA.findall(text))
+    return sum(fact.lower() in text or _names_commit(fact.lower(), shas) for fact in facts)
+
+
+def _names_commit(fact: str, shas: set[str]) -> bool:
+    """Whether ``fact`` is a sha that one of ``shas`` is a prefix of (or the other way)."""
+    return bool(SHORT_SHA.fullmatch(fact)) and any(_same_commit(fact, sha) for sha in shas)
+
+
+def _same_commit(a: str, b: str) -> bool:
+    return a.startswith(b) or b.startswith(a)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from tools.finalist.candidates import KEY, STOPWORDS
 from tools.finalist.citations import fact_ref
-from tools.records import Hit
+from tools.records import SHORT_SHA, Hit
 
 MIN_COVERAGE = 0.3
 """Coverage (IDF-weighted share of the question's terms) below which a question with
@@ -39,14 +39,13 @@ MAX_OFF_TOPIC_COSINE = 0.6
 MAX_NAMED_COVERAGE = 0.5
 """Coverage from which a question naming something unseen is still on topic (a typo in a
 name of a question otherwise answered); set on the Alloy tuning sets."""
-_SHA = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 
 
 def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
     """Why the facts do not answer ``question`` (for the refusal), or None when they may."""
     refs = [fact_ref(f).lower() for f in facts]
     texts = " ".join(f"{f.get('title', '')} {f.get('text', '')}" for f in facts).lower()
-    names = [*KEY.findall(question), *_SHA.findall(question.lower())]
+    names = [*KEY.findall(question), *SHORT_SHA.findall(question.lower())]
     for name in names:
         lowered = name.lower()
         if not any(r == lowered or r.startswith(lowered) for r in refs) and lowered not in texts:
