@@ -147,7 +147,10 @@ def test_record_features_of_a_commit() -> None:
     question = "Who made deepExtend more reliable in May 2015? Was it Xavier?"
     cues = question_cues(question, vocabulary)
     features = record_features(cues, COMMIT, linked=False, named=False)
-    assert features["date"] == features["author"] == features["commit"] == 1.0
+    assert features["date"] == features["commit"] == 1.0
+    assert features["author"] == 0.5  # one of Xavier Lacot's two names
+    full = question_cues("Was it Xavier Lacot?", vocabulary)
+    assert record_features(full, COMMIT, linked=False, named=False)["author"] == 1.0
     assert features["merge"] == 0.0
     assert (
         features["coverage"] == 0.5
