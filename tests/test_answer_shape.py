@@ -115,7 +115,7 @@ def test_one_commit_asked_for_is_answered_without_its_siblings(corpus_dir, commi
     assert cited(f"Which commits {what}?") == ["git", "git"]  # those citing the same issue
 
 
-def test_a_question_about_commits_gets_the_authors_next_one(corpus_dir, tmp_path):
+def test_a_question_about_commits_gets_the_next_on_its_file_or_by_its_author(corpus_dir, tmp_path):
     # three real Alloy commits by one author, no issue linked: the order of the facts
     wanted = ["6529f6ed", "977f7631", "06eccc84"]
     lines = (corpus_dir / "git" / "alloy.commits.jsonl").read_text("utf-8").splitlines()
@@ -136,6 +136,11 @@ def test_a_question_about_commits_gets_the_authors_next_one(corpus_dir, tmp_path
     assert cited(plural) == [found[0].title, found[1].title]  # the next by the same author
     assert cited(single) == [found[0].title]
     assert verify_citations(plural["answer"], plural["citations"], facts) == []
+
+    facts = hits_from_records([found[2], found[0], found[1]])
+    by_file = fuse("Which commits touched splash.css?", facts, None, settings)
+    commits = re.findall(r"^Commit \w+ by \w+ on [\d-]+: (.+?) \(changed", by_file["answer"], re.M)
+    assert commits == [found[2].title, found[1].title]  # the next on splash.css, not by author
 
 
 def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir, commits, settings):

@@ -40,7 +40,7 @@ from tools.index.cues import (
 )
 from tools.index.embeddings import EmbeddingError
 from tools.index.fields import BM25_VERSION_PREFIX, VERSION
-from tools.records import COMMENT_HEADING, Hit
+from tools.records import COMMENT_HEADING, Hit, changed_paths
 
 log = logging.getLogger(__name__)
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
@@ -53,6 +53,8 @@ the fourth sentence is often the discussion's (answers grew from 43 to 48 words 
 median)."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
+MIN_FILE_NAME = 4
+"""Characters of a file name that a question naming it is matched on (not ``a.js``)."""
 MAX_CLOSING_SENTENCES = 2
 MIN_SUBJECT_TERMS = 3
 TITLE_WEIGHT = 0.5
@@ -301,7 +303,8 @@ def extractive_answer(
       ...") answered by commits: those citing the issue the question names or the first
       record is, else the first record when it is a commit (and, unless the question
       asks for one "commit", one citing the same issue or, when it asks about "commits",
-      the next by the same author),
+      the next that changed a file the question names, or else the next by the same
+      author),
       non-merges first; each with its lead (short sha, author, date, subject,
       files) and its best sentence; then, when the question asks what the fix was, when
       or in which release, the issue they cite, with its lead and best sentence
@@ -431,6 +434,17 @@ def _links(fact: Hit) -> set[str]:
     return set((fact.get("metadata") or {}).get("links") or [])
 
 
+def _files_named(question: str, commit: Hit) -> set[str]:
+    """The paths a commit changed whose file name the question writes (``cla.yaml``)."""
+    paths = changed_paths(commit.get("metadata") or {})
+    return {
+        path
+        for path in paths
+        if len(name := path.rsplit("/", 1)[-1]) >= MIN_FILE_NAME
+        and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", question, re.IGNORECASE)
+    }
+
+
 def _author(fact: Hit) -> str | None:
     return (fact.get("metadata") or {}).get("author")
 
@@ -451,13 +465,17 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     chosen = [g for g in commits if _links(facts[g[0]]) & anchors]
     if not chosen and first.get("source") == "git":
         cited = set() if _ONE_COMMIT.search(question) else _links(first)
-        by = _author(first) if _PLURAL_COMMITS.search(question) else None
+        plural = bool(_PLURAL_COMMITS.search(question))
+        files = _files_named(question, first) if plural else set()
+        by = _author(first) if plural and not files else None
         chosen = [
             groups[0],
             *(
                 g
                 for g in commits[1:]
-                if _links(facts[g[0]]) & cited or (by and _author(facts[g[0]]) == by)
+                if _links(facts[g[0]]) & cited
+                or (by and _author(facts[g[0]]) == by)
+                or files & set(changed_paths(facts[g[0]].get("metadata") or {}))
             ),
         ]
     if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges
