@@ -176,6 +176,8 @@ def test_record_features_of_a_commit() -> None:
         ("packages/appcd-response/README.md", "How do I make an error type in appcd-response?", 1),
         ("packages/appcd-response/README.md", "How do I make an appcd error response?", 0),
         ("packages/appcd-client/CHANGELOG.md", "Since which appcd-client version?", 1),
+        ("packages/appcd-client/CHANGELOG.md", "What changed in appcd-client 1.1.0?", 1),
+        ("packages/appcd-client/CHANGELOG.md", "Why does appcd-client time out?", 0),  # the issue
         ("docs/CLI/status.md", "Which cli command shows the status?", 0),  # a topic folder
     ],
 )

@@ -37,9 +37,11 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   is a document, where steps are written down (an issue tells how one case went);
 - **package**: the question writes the name of the folder a document sits in, when that
   name is a name (``appcd-response`` for ``packages/appcd-response/README.md``): a
-  package's README and changelog are what a question naming the package is about, though
-  a long question shares a small part of its words with them. Set on the Daemon tuning
-  sets (issues about the package are not boosted: that lost more than it gained).
+  package's README, and its changelog when the question asks about a release or names a
+  version, are what a question naming the package is about, though a long question
+  shares a small part of its words with them. Set on the Daemon tuning sets (issues
+  about the package are not boosted: that lost more than it gained; a changelog boosted
+  for any question put it above the issue about the package).
 
 Three more features are reported, not weighted: ``unknown``, how many of the question's
 terms no indexed chunk holds in any form (``transactions`` is known where ``transaction``
@@ -127,6 +129,7 @@ _VERSION = re.compile(VERSION)
 _VERSION_WORD = re.compile(rf"\S*{VERSION}\S*")
 HOW_TO_WEIGHT = 0.004
 PACKAGE_WEIGHT = 0.005
+_CHANGELOG = re.compile(r"/(?:changelog|changes|history)\.md$", re.IGNORECASE)
 _WORD = re.compile(r"[\w.@/-]+")
 _NAME_FOLDER = re.compile(r"\w[-.]\w|\d")
 MIN_TITLE_SHARE = 0.5
@@ -280,7 +283,7 @@ def record_features(
             and _is_release(name, meta)
         ),
         "how_to": float(cues.how_to and source == "docs"),
-        "package": float(_package(row["doc_id"]) in cues.words),
+        "package": float(_package(row["doc_id"]) in cues.words and _about_changes(cues, row)),
         "rare_names": float(len(cues.rare_names & found)),
     }
 
@@ -300,6 +303,15 @@ WEIGHTS = {
     "how_to": HOW_TO_WEIGHT,
     "package": PACKAGE_WEIGHT,
 }
+
+
+def _about_changes(cues: Cues, row: Mapping[str, Any]) -> bool:
+    """Whether a changelog may answer the question: it asks about a release or a version.
+
+    True for any other record.
+    """
+    changelog = bool(_CHANGELOG.search(str(row["doc_id"])))
+    return not changelog or cues.about_releases or bool(cues.versions)
 
 
 def _package(doc_id: str) -> str | None:
