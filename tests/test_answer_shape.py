@@ -18,7 +18,7 @@ import pytest
 from tests.test_finalist_extractive import doc_record, hits_from_records, jira_record
 from tools.config import Settings
 from tools.finalist import fuse, sentence_meaning, verify_citations
-from tools.finalist.candidates import Candidate, candidates, terms
+from tools.finalist.candidates import Candidate, _code_parts, _imports, candidates, terms
 from tools.finalist.chatter import is_chatter, without_address
 from tools.finalist.citations import (
     marker_numbers,
@@ -27,7 +27,7 @@ from tools.finalist.citations import (
     strip_markers,
     table_rows,
 )
-from tools.finalist.extractive import Closeness, rank
+from tools.finalist.extractive import Closeness, _files_named, rank, select
 from tools.index.embeddings import EmbeddingError, get_embedder
 from tools.loaders.git import load_git_repo
 from tools.report import StageReport
@@ -139,6 +139,7 @@ def test_a_question_about_commits_gets_the_next_on_its_file_or_by_its_author(cor
 
     facts = hits_from_records([found[2], found[0], found[1]])
     by_file = fuse("Which commits touched splash.css?", facts, None, settings)
+    assert not _files_named("Which commits changed splash.css.bak?", facts[0])
     commits = re.findall(r"^Commit \w+ by \w+ on [\d-]+: (.+?) \(changed", by_file["answer"], re.M)
     assert commits == [found[2].title, found[1].title]  # the next on splash.css, not by author
 
@@ -255,8 +256,11 @@ def test_a_long_example_is_quoted_by_its_parts(corpus_dir, settings):
     codes = [c.code for c in found]
     assert "conf.watch(obj => {\n\tconsole.log('config changed!', obj);\n});" in codes
     assert comment in codes  # a commented line of an example too long to quote whole
-    parts = [c.code for c in found if c.fact == 0]
-    assert not any(code.startswith("import ") for code in parts)  # an import answers nothing
+    parts = [c for c in found if c.fact == 0]
+    assert not any(c.code.startswith("import ") for c in parts)  # an import answers nothing
+    assert len(select(parts, len(parts))) == len(parts)  # one heading, different code
+    assert _imports("const { a, b } = require('x');\nimport y from 'y';")
+    assert _code_parts("f({\n" + "  x,\n" * 9 + "\n  y\n});") == []  # no piece of a statement
 
     result = fuse(
         "How do I get a callback when a setting changes on an appcd-config object?",
@@ -265,6 +269,10 @@ def test_a_long_example_is_quoted_by_its_parts(corpus_dir, settings):
         settings,
     )
     assert "conf.watch(obj =>" in result["answer"]
+    assert "License" not in result["answer"]  # the legal section is boilerplate here ...
+    asked = "Which license is appcd-config under?"
+    licence = fuse(asked, hits_from_records([readme]), None, settings)
+    assert "Apache Public License" in licence["answer"]  # ... and the answer here
     assert (
         verify_citations(result["answer"], result["citations"], hits_from_records([readme])) == []
     )

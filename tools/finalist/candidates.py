@@ -1,7 +1,8 @@
 """Candidate sentences: what of a fact's text the offline finalist may quote.
 
 A fact's prose sentences, table rows, commands and code blocks (the one a sentence ending in
-``:`` or a heading introduces, or any short block under a heading), each with its content
+``:`` or a heading introduces, or any short block under a heading, or the short paragraphs
+and commented lines of a long one), each with its content
 terms (:func:`terms`) and where it sits (a list item, a Jira comment, under which heading).
 """
 
@@ -59,10 +60,12 @@ _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
 _NAME_HEADING = re.compile(r"(?=\S*(?:[._/]\w|\d))[\w$@-]+(?:[._/][\w$@-]+)*")
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
 _CODE_PARAGRAPH = re.compile(r"\n[ \t]*\n")
-_COMMENTED_LINE = re.compile(r"^[^\n]*\S[^\n]*?[ \t](?://|#)[ \t]*(?:\S+[ \t]+){3,}\S[^\n]*$", re.M)
+_COMMENTED_LINE = re.compile(
+    r"^[^\n]*?\S[ \t]+(?://|#(?=[ \t]))[ \t]*(?:\S+[ \t]+){3,}\S[^\n]*$", re.MULTILINE
+)
 """A line of code with a comment of four words or more after it."""
-_IMPORT = re.compile(r"\s*(?:import\b|(?:const|let|var)\s+\S+\s*=\s*require\()[^\n]*\s*$")
-"""A paragraph of code that only imports a name: it answers nothing."""
+_IMPORT = re.compile(r"\s*(?:import\b|(?:const|let|var)\s+(?:\{[^}]*\}|\S+)\s*=\s*require\()")
+"""A line of code that imports a name: code of nothing else answers nothing."""
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -215,12 +218,20 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
         if code:
             out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
             quoted.add(normalize_space(code))
-        parts = (_quotable(said) and [_quotable(said)]) or _code_parts(said)
-        for code in parts if kind == "code" and above else []:
+        if kind != "code" or not above or _imports(said):
+            continue
+        whole = _quotable(said)
+        for code in [whole] if whole else _code_parts(said):
             if normalize_space(code) not in quoted:
                 heading = above[-1]
                 out.append(Candidate(i, position, heading, tuple(terms(f"{heading} {code}")), code))
     return out
+
+
+def _imports(code: str) -> bool:
+    """Whether every line of ``code`` imports a name (``import x from 'y'``)."""
+    lines = [line for line in code.splitlines() if line.strip()]
+    return bool(lines) and all(_IMPORT.match(line) for line in lines)
 
 
 def _code_parts(block: str) -> list[str]:
@@ -228,12 +239,13 @@ def _code_parts(block: str) -> list[str]:
 
     An example too long to quote whole often shows the answer in one paragraph of it
     (``conf.watch(obj => ...)``) or documents an option in a line's comment (``v8mem:
-    'auto', // 'auto' sets the Node's v8 max memory limit to 50% ...``).
+    'auto', // 'auto' sets the Node's v8 max memory limit to 50% ...``). A paragraph that
+    starts indented is the inside of a statement, not a part.
     """
     parts = []
-    for paragraph in _CODE_PARAGRAPH.split(block):
-        if _IMPORT.match(paragraph):
-            continue
+    for paragraph in _CODE_PARAGRAPH.split(textwrap.dedent(block)):
+        if _imports(paragraph) or paragraph.lstrip("\n")[:1].isspace():
+            continue  # an import, or a piece of the statement above it (indented)
         if code := _quotable(paragraph):
             parts.append(code)
         else:

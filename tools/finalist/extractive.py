@@ -53,7 +53,7 @@ the fourth sentence is often the discussion's (answers grew from 43 to 48 words 
 median)."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
-MIN_FILE_NAME = 4
+MIN_FILE_NAME = 5
 """Characters of a file name that a question naming it is matched on (not ``a.js``)."""
 MAX_CLOSING_SENTENCES = 2
 MIN_SUBJECT_TERMS = 3
@@ -84,6 +84,9 @@ _PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
 _ONE_COMMIT = re.compile(r"\bcommit\b", re.IGNORECASE)
 """A question about one commit: "which commit ...", and "what did Tim commit ..." too (one
 change is asked about; the tuning sets lost precision when the verb let siblings in)."""
+_LEGAL = frozenset(terms("legal license licence licensing copyright"))
+"""Words of a heading whose text is a project's legal boilerplate ("## Legal", "License"),
+quoted only when the question asks about it."""
 _FILE_NAME_PART = re.compile(rf"v?{VERSION}|\w+_\w+")
 """A name in a document's file name that names it (``400.4``, ``INVALID_PARAMETER``)."""
 
@@ -213,7 +216,7 @@ def select(ranked: Iterable[Candidate], limit: int) -> list[Candidate]:
 
 
 def _similar(a: Candidate, b: Candidate) -> bool:
-    if a.text == b.text:
+    if (a.text, a.code) == (b.text, b.code):
         return True
     sa, sb = set(a.terms), set(b.terms)
     return bool(sa | sb) and len(sa & sb) / len(sa | sb) >= DUPLICATE_JACCARD
@@ -326,7 +329,12 @@ def extractive_answer(
     1-based index of its fact; each record's sentences form one paragraph.
     """
     status = "dropped" if intuition and intuition.strip() else "none"
-    pool = [c for c in candidates(facts) if not is_chatter(c.text)]
+    legal = bool(set(terms(question)) & _LEGAL)  # else a licence section is boilerplate
+    pool = [
+        c
+        for c in candidates(facts)
+        if not is_chatter(c.text) and (legal or not _LEGAL & set(c.under))
+    ]
     closeness = Closeness(question, meaning)
     ranked = rank(question, facts, pool, closeness=closeness)
     groups = _records(facts)
@@ -441,7 +449,7 @@ def _files_named(question: str, commit: Hit) -> set[str]:
         path
         for path in paths
         if len(name := path.rsplit("/", 1)[-1]) >= MIN_FILE_NAME
-        and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", question, re.IGNORECASE)
+        and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", question, re.IGNORECASE)
     }
 
 
