@@ -96,6 +96,8 @@ def test_figures_of_judged_rows() -> None:
     assert facts_found("Fixed by Ewan Harris in handle-alloy-globals.JS", ["ewan", "zz", "js"]) == 2
     commit = "Commit f86a7d3 by Chris Barber (pull request #481)"
     assert facts_found(commit, ["f86a7d37", "f86a7d3", "f86a7d37c0ffee", "f86a7e3", "#481"]) == 4
+    assert facts_found("Commit 2915374 by X", ["2915374" + "0" * 33, "29153741"]) == 1  # digits
+    assert facts_found("It took 3000000 ms", ["30000000"]) == 0  # a number is no sha
     assert percentile([30.0, 10.0, 20.0], 0.5) == 20.0
     assert percentile([10.0, 20.0], 0.95) == pytest.approx(19.5)
     rows = [

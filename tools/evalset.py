@@ -20,15 +20,15 @@ gold shas to the index's.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from typing_extensions import TypedDict
 
-from tools.records import SHORT_SHA
-
 KINDS = ("jira", "git", "docs", "unanswerable")
 UNANSWERABLE = "unanswerable"
+_HEX = re.compile(r"[0-9a-f]{7,40}")
 
 
 class GoldRecord(TypedDict):
@@ -130,7 +130,7 @@ def _translated(fact: str, sha_map: dict[str, str]) -> str:
     evaluator finds it by any short sha of it). Any other fact is returned as it is.
     """
     prefix = fact.lower()
-    if not sha_map or not SHORT_SHA.fullmatch(prefix):
-        return fact
+    if not sha_map or not _HEX.fullmatch(prefix):
+        return fact  # the map decides: a number is a prefix of no sha
     found = [new for old, new in sha_map.items() if old.startswith(prefix)]
     return found[0] if len(found) == 1 else fact

@@ -14,6 +14,7 @@ anyway); and ``latency_ms`` p50/p95 over all questions.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,22 +25,26 @@ from tools.finalist.answer import Answer
 from tools.records import SHORT_SHA
 
 Ask = Callable[[str], Answer]
+_HEX_WORD = re.compile(r"\b[0-9a-f]{7,40}\b")
+FULL_SHA_LENGTH = 40
 
 
 def facts_found(answer: str, facts: Sequence[str]) -> int:
     """How many of ``facts`` occur in ``answer``, ignoring case.
 
     A fact that is a commit sha (or a prefix of one) is found when the answer names the
-    commit by a short sha of 7 characters or more: "f86a7d3" names ``f86a7d37``.
+    commit by a short sha of 7 characters or more: "f86a7d3" names ``f86a7d37``; a full
+    sha made of digits alone ("2915374" names it) too.
     """
     text = answer.lower()
-    shas = set(SHORT_SHA.findall(text))
+    shas = set(_HEX_WORD.findall(text))
     return sum(fact.lower() in text or _names_commit(fact.lower(), shas) for fact in facts)
 
 
 def _names_commit(fact: str, shas: set[str]) -> bool:
     """Whether ``fact`` is a sha that one of ``shas`` is a prefix of (or the other way)."""
-    return bool(SHORT_SHA.fullmatch(fact)) and any(_same_commit(fact, sha) for sha in shas)
+    full = len(fact) == FULL_SHA_LENGTH and _HEX_WORD.fullmatch(fact)
+    return bool(full or SHORT_SHA.fullmatch(fact)) and any(_same_commit(fact, s) for s in shas)
 
 
 def _same_commit(a: str, b: str) -> bool:
