@@ -262,6 +262,7 @@ def test_a_commit_that_only_bumps_the_version_is_not_the_answer_unless_asked() -
         ("Which version was released in February 2017?", 0),
         ("What changed in v1.9.8?", 0),  # the version it bumps to
         ("What changed in 1.9.9?", 1),
+        ("Who changed package.json in February 2017?", 0),  # the file it changed, named
     ]:
         cues = question_cues(asked, vocabulary)
         assert record_features(cues, bump, False, False)["release"] == penalty, asked

@@ -27,8 +27,9 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   name and whose changes are in the commits it merges (a penalty);
 - **release**: the record is a release commit (``bump version 1.9.8``: only
   ``RELEASE_FILES`` changed, a subject that says so), which matches a question by its date
-  alone, unless the question asks about a release or a version, or names the version its
-  subject names ("what changed in 1.16.2?" and ``chore(release): 1.16.2``) (a penalty);
+  alone, unless the question asks about a release or a version, names the version its
+  subject names ("what changed in 1.16.2?" and ``chore(release): 1.16.2``) or names a
+  file it changed ("who deleted the yarn.lock files?") (a penalty);
 - **coverage**: the share of the question's terms, weighted by their inverse document
   frequency, that the record's best chunk (with its title and fields) holds;
 - **section**: for a document, the same share (any form) in the headings of its best
@@ -226,6 +227,11 @@ def _in_any_form(terms: frozenset[str], text: str) -> set[str]:
     return {t for t in terms if fold(t) in forms}
 
 
+def _file_names(meta: Mapping[str, Any]) -> set[str]:
+    """The names of the files a commit changed, lower-cased (``yarn.lock``)."""
+    return {path.rsplit("/", 1)[-1].lower() for path in changed_paths(meta)}
+
+
 def _is_release(subject: str, meta: Mapping[str, Any]) -> bool:
     """Whether a commit is a release: it changes release bookkeeping alone, and says so.
 
@@ -233,8 +239,8 @@ def _is_release(subject: str, meta: Mapping[str, Any]) -> bool:
     version 1.9.8", "appcd-fswatcher v2.0.1"); a dependency fix that changes
     ``package.json`` alone ("Set cli-kit to 0.0.3") is no release.
     """
-    names = [path.rsplit("/", 1)[-1].lower() for path in changed_paths(meta)]
-    if not names or not all(name in RELEASE_FILES for name in names):
+    names = _file_names(meta)
+    if not names or not names <= RELEASE_FILES:
         return False
     rest = _VERSION_WORD.sub(" ", subject).split()
     return asks_about_release(subject) or len(rest) <= MAX_RELEASE_SUBJECT_WORDS
@@ -280,6 +286,7 @@ def record_features(
             source == "git"
             and not cues.about_releases
             and not (cues.versions and cues.versions & set(bm25_tokenize([name])[0]))
+            and not _file_names(meta) & cues.words
             and _is_release(name, meta)
         ),
         "how_to": float(cues.how_to and source == "docs"),
