@@ -151,6 +151,8 @@ def test_record_features_of_a_commit() -> None:
     assert features["author"] == 0.5  # one of Xavier Lacot's two names
     full = question_cues("Was it Xavier Lacot?", vocabulary)
     assert record_features(full, COMMIT, linked=False, named=False)["author"] == 1.0
+    issue = {**COMMIT, "doc_id": "jira:ALOY-1", "source": "jira"}  # reported by Xavier Lacot
+    assert record_features(full, issue, linked=False, named=False)["author"] == 0.0
     assert features["merge"] == 0.0
     assert (
         features["coverage"] == 0.5

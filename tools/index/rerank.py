@@ -13,9 +13,10 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **date**: a month or year named in the question ("February 2017", "in 2017",
   "2017-02") that the record's date falls in (a commit's author date, an issue's created or
   resolved date);
-- **author**: the share of the names of the record's author (a commit's author, an issue's
-  reporter) that the question writes: "Chris Williams" is all of one author and half of
-  "Chris Barber";
+- **author**: for a commit, the share of its author's names that the question writes:
+  "Chris Williams" is all of one author and half of "Chris Barber" (not for an issue:
+  the people a question about an issue names are mostly those who answered it, "how did
+  Chris respond?");
 - **commit**: the question asks about a change (:func:`asks_about_change`: "which commit",
   "what fixed", "the fix by", "who changed", "when was") and the record is a commit;
 - **linked**: the record links to a record the question names by id (the commits citing
@@ -274,7 +275,7 @@ def record_features(
     return {
         "title": share if share >= MIN_TITLE_SHARE else 0.0,
         "date": float(in_period),
-        "author": len(author & cues.terms) / len(author) if author else 0.0,
+        "author": len(author & cues.terms) / len(author) if source == "git" and author else 0.0,
         "commit": float(cues.about_commits and source == "git"),
         "linked": float(linked),
         "named": float(named),
