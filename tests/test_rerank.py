@@ -7,6 +7,7 @@ import pytest
 from tools.index.cues import (
     asks_about_change,
     literal_names,
+    placed_as_names,
     question_period,
     written_as_names,
 )
@@ -160,6 +161,9 @@ def test_record_features_of_a_commit() -> None:
     cues = question_cues("How do I configure Kubernetes for deepExtend?", vocabulary)
     assert cues.unknown == {"kubernetes"}
     assert cues.unknown_names == {"kubernetes"}
+    placed = question_cues("Can plugins run under kubernetes?", vocabulary)
+    assert placed.unknown == placed.unknown_names == {"kubernetes"}  # where a tool goes
+    assert placed_as_names("in summer 2020, to dodge sudo", ["summer", "dodge"]) == set()
     flag = question_cues("Does appcd logcat take a --since or a --lines option?", vocabulary)
     assert flag.unknown == flag.unknown_names == {"--since"}  # "since" is a stopword
     inflected = question_cues("Why does the adapter end transactions with COMMIT?", vocabulary)

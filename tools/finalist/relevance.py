@@ -6,8 +6,9 @@ answer:
 - the question names a record (a Jira key such as ``ALOY-99999``, a commit sha) that no fact
   is and no fact mentions;
 - the question names something no indexed chunk holds (``Sentry`` or ``ALLOY_CACHE_DIR`` in
-  an Alloy corpus: ``features["unknown_names"]``) and the best fact does not cover most of
-  it (``features["coverage"]`` below :data:`MAX_NAMED_COVERAGE`);
+  an Alloy corpus, or a word where a tool's name goes, "written in python":
+  ``features["unknown_names"]``) and the best fact does not cover most of it
+  (``features["coverage"]`` below :data:`MAX_NAMED_COVERAGE`);
 - the question has other terms no indexed chunk holds in any form (``monthly``:
   ``features["unknown"]``), the best fact covers little of the question (``coverage`` below
   :data:`MIN_COVERAGE`), matches its meaning only loosely (dense cosine below

@@ -50,6 +50,8 @@ _LITERAL_NAME = re.compile(
     r"(?<![\w-])--[A-Za-z][\w-]*[A-Za-z0-9]"  # a command-line flag
     r"|(?<![\w./-])[a-z]\w+(?:\.[a-z]\w+)+(?![\w/-]|\.\w)"  # a dotted key: "launch.Any" is not
 )
+_MEANS = r"(?:use|using|under|in|into|via|through)"
+"""Words after which a question names a means: a tool, a language, a service."""
 _NAME_SHAPE = re.compile(r"[A-Z_]|[A-Za-z]\d|\d[A-Za-z]")
 _DOTFILE = re.compile(r"(?:^|\s)\.$")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)[\s\"'`(]*$")
@@ -72,6 +74,23 @@ def written_as_names(question: str, words: Iterable[str]) -> frozenset[str]:
                 written = written[1:]
             if _NAME_SHAPE.search(written) or _DOTFILE.search(question[: match.start()]):
                 found.add(word)
+    return frozenset(found)
+
+
+def placed_as_names(question: str, words: Iterable[str]) -> frozenset[str]:
+    """Which of ``words`` (lower-cased tokens) the question puts where a tool's name goes.
+
+    Right after "use", "under", "in", "via", ... ("written in python", "run under bun",
+    "use pnpm instead of yarn"), unless a number follows (a time: "in summer 2020"):
+    there a word the sources never use names a thing they do not cover, where elsewhere it
+    is more often a paraphrase ("brought", "folks"). Not after "to", which is as often
+    a verb's ("to dodge sudo").
+    """
+    found = set()
+    for word in words:
+        pattern = rf"\b{_MEANS}\s+{re.escape(word)}(?![\w-])(?!\s+\d)"
+        if re.search(pattern, question, re.IGNORECASE):
+            found.add(word)
     return frozenset(found)
 
 

@@ -48,7 +48,8 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 Three more features are reported, not weighted: ``unknown``, how many of the question's
 terms no indexed chunk holds in any form (``transactions`` is known where ``transaction``
 is); ``unknown_names``, how many of those the question writes as names (``Sentry``,
-``visionOS``: :func:`written_as_names`); and ``rare_names``, how many names the question
+``visionOS``: :func:`written_as_names`) or puts where a tool's name goes ("written in
+python": :func:`placed_as_names`); and ``rare_names``, how many names the question
 writes that few chunks hold (``suppressReturn``) this record holds. With ``coverage`` they
 tell a question about something the sources never mention (the finalist refuses on them)
 from one in other words about something they do.
@@ -76,6 +77,7 @@ from tools.index.cues import (
     asks_about_release,
     asks_how_to,
     literal_names,
+    placed_as_names,
     question_period,
     written_as_names,
 )
@@ -196,7 +198,9 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
         terms=terms,
         weights={t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms},
         unknown=unknown | unwritten,
-        unknown_names=written_as_names(question, unknown) | unwritten,
+        unknown_names=(
+            written_as_names(question, unknown) | placed_as_names(question, unknown) | unwritten
+        ),
         rare_names=written_as_names(
             question, {t for t in terms if 0 < df[t] <= RARE_NAME_SHARE * n}
         ),
