@@ -28,7 +28,9 @@ from typing_extensions import TypedDict
 
 KINDS = ("jira", "git", "docs", "unanswerable")
 UNANSWERABLE = "unanswerable"
-_HEX = re.compile(r"[0-9a-f]{7,40}")
+HEX_SHA = re.compile(r"\b[0-9a-f]{7,40}\b")
+"""A commit sha or a prefix of one as written, or a number of 7 to 40 digits: a sha map or
+a full length tells them apart."""
 
 
 class GoldRecord(TypedDict):
@@ -130,7 +132,7 @@ def _translated(fact: str, sha_map: dict[str, str]) -> str:
     evaluator finds it by any short sha of it). Any other fact is returned as it is.
     """
     prefix = fact.lower()
-    if not sha_map or not _HEX.fullmatch(prefix):
+    if not sha_map or not HEX_SHA.fullmatch(prefix):
         return fact  # the map decides: a number is a prefix of no sha
     found = [new for old, new in sha_map.items() if old.startswith(prefix)]
     return found[0] if len(found) == 1 else fact

@@ -14,18 +14,16 @@ anyway); and ``latency_ms`` p50/p95 over all questions.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tools.evalset import UNANSWERABLE, Question, gold_keys, load_questions
+from tools.evalset import HEX_SHA, UNANSWERABLE, Question, gold_keys, load_questions
 from tools.finalist.answer import Answer
 from tools.records import SHORT_SHA
 
 Ask = Callable[[str], Answer]
-_HEX_WORD = re.compile(r"\b[0-9a-f]{7,40}\b")
 FULL_SHA_LENGTH = 40
 
 
@@ -37,13 +35,13 @@ def facts_found(answer: str, facts: Sequence[str]) -> int:
     sha made of digits alone ("2915374" names it) too.
     """
     text = answer.lower()
-    shas = set(_HEX_WORD.findall(text))
+    shas = set(HEX_SHA.findall(text))
     return sum(fact.lower() in text or _names_commit(fact.lower(), shas) for fact in facts)
 
 
 def _names_commit(fact: str, shas: set[str]) -> bool:
     """Whether ``fact`` is a sha that one of ``shas`` is a prefix of (or the other way)."""
-    full = len(fact) == FULL_SHA_LENGTH and _HEX_WORD.fullmatch(fact)
+    full = len(fact) == FULL_SHA_LENGTH and HEX_SHA.fullmatch(fact)
     return bool(full or SHORT_SHA.fullmatch(fact)) and any(_same_commit(fact, s) for s in shas)
 
 
