@@ -462,6 +462,8 @@ def test_unseen_terms_and_a_weak_match_are_off_topic(corpus_dir, settings):
     assert not fuse(question, close, None, settings)["refused"]  # the meaning matches
     rare = [dict(f, features=dict(weak, rare_names=1.0)) for f in off]
     assert not fuse(question, rare, None, settings)["refused"]  # it holds a rare name asked
+    package = [dict(f, features=dict(weak, package=1.0)) for f in off]
+    assert not fuse(question, package, None, settings)["refused"]  # the package it names
     agreed = [dict(f, ranks={"dense": 1, "bm25": 1}) for f in off]
     assert not fuse(question, agreed, None, settings)["refused"]  # both searches found it
     one = [dict(f, ranks={"dense": 1, "bm25": 4}) for f in off]

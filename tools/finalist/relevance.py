@@ -12,8 +12,9 @@ answer:
 - the question has other terms no indexed chunk holds in any form (``monthly``:
   ``features["unknown"]``), the best fact covers little of the question (``coverage`` below
   :data:`MIN_COVERAGE`), matches its meaning only loosely (dense cosine below
-  :data:`MAX_OFF_TOPIC_COSINE`) and holds no rare name the question writes
-  (``suppressReturn``: ``features["rare_names"]``), and is not first in both the dense
+  :data:`MAX_OFF_TOPIC_COSINE`), holds no rare name the question writes
+  (``suppressReturn``: ``features["rare_names"]``), is not the page of a package the
+  question names (``appcd-path``: ``features["package"]``), and is not first in both the dense
   and the BM25 search (two searches that agree on a chunk have found the subject):
   people paraphrase in words the sources do not use (``spacers``, ``shrank``,
   ``swallows``, ``keepalive``), so an unseen word alone says little.
@@ -82,6 +83,7 @@ def _unseen(features: dict[str, float], cosine: float | None, agreed: bool) -> b
         not agreed
         and bool(features.get("unknown"))
         and not features.get("rare_names")
+        and not features.get("package")
         and coverage < MIN_COVERAGE
         and (cosine is None or cosine < MAX_OFF_TOPIC_COSINE)
     )
