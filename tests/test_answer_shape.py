@@ -468,6 +468,13 @@ def test_unseen_terms_and_a_weak_match_are_off_topic(corpus_dir, settings):
     assert not fuse(question, agreed, None, settings)["refused"]  # both searches found it
     one = [dict(f, ranks={"dense": 1, "bm25": 4}) for f in off]
     assert fuse(question, one, None, settings)["refused"]
+    two = {"unknown": 2.0, "coverage": 0.4}  # covers enough for one unseen term, not two
+    assert fuse(
+        question, [dict(f, features=two, scores={"dense": 0.45}) for f in facts], None, settings
+    )["refused"]
+    assert not fuse(
+        question, [dict(f, features=two, scores={"dense": 0.55}) for f in facts], None, settings
+    )["refused"]
 
 
 def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corpus_dir, settings):
