@@ -191,6 +191,19 @@ def test_a_section_heading_says_what_its_sentences_are_about(corpus_dir, setting
     assert verify_citations(result["answer"], result["citations"], page) == []
 
 
+def test_a_sentence_that_refers_back_comes_with_the_one_it_refers_to(corpus_dir, settings):
+    path = "docs/Development/appcd/Architecture/Dispatcher.md"
+    page = hits_from_records([doc_record(corpus_dir, "appc-daemon", path)])
+    answer = fuse("What design pattern is the dispatcher modelled on?", page, None, settings)[
+        "answer"
+    ]
+    # "It is the mediator" alone would not say what "it" is
+    assert answer.startswith(
+        "The Dispatcher is the central message bus that connects all services together [1]. "
+        'It is the "mediator"'
+    )
+
+
 def test_table_rows_skip_headers_rules_and_code():
     text = (
         "| Code | Description |\n| :--: | ----------- |\n|  0  | Success |\n| 1 | | \n"

@@ -79,6 +79,8 @@ _EXPLAINS = re.compile(
     re.IGNORECASE,
 )
 _WHEN = re.compile(r"\bwhen\b", re.IGNORECASE)
+_REFERS_BACK = re.compile(r"(?:It|This|These|That|Those|They|Its|Their|Such)\b")
+"""A sentence opening with a pronoun that points at the sentence before it."""
 _INTRODUCES = re.compile(r":$|\bthe following\b", re.IGNORECASE)
 _PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
 _ONE_COMMIT = re.compile(r"\bcommit\b", re.IGNORECASE)
@@ -554,6 +556,7 @@ def _part(
     """One record's paragraph: its lead, best ``limit`` sentences, closing and ``extra``.
 
     Every sentence is cited. A record without a lead (a document) gets one sentence more.
+    A sentence that refers back ("It is the mediator ...") comes with the one before it.
     A label that sentences in a row share (the version of changelog entries) is said once,
     before the first. A sentence that introduces a list ("do the following", "on these
     machines:") is followed by the list's items from ``pool``, one a line, at most
@@ -561,6 +564,7 @@ def _part(
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
+    chosen += _antecedents(chosen, pool)
     for c in closing:  # labelled, it replaces the same sentence chosen for its words
         twin = next((n for n, other in enumerate(chosen) if _similar(c, other)), None)
         if twin is None:
@@ -583,6 +587,26 @@ def _part(
     return "".join(
         line if n == 0 else f"{_gap(lines[n - 1], line)}{line}" for n, line in enumerate(lines)
     ).strip()
+
+
+def _antecedents(chosen: Sequence[Candidate], pool: Sequence[Candidate]) -> list[Candidate]:
+    """The sentence before each chosen one that refers back to it ("It is the mediator")."""
+    found: list[Candidate] = []
+    for c in chosen:
+        if not _REFERS_BACK.match(c.text) or c.listed or c.row:
+            continue
+        seq = [x for x in pool if x.fact == c.fact]
+        at = seq.index(c) if c in seq else 0
+        before = seq[at - 1] if at else None
+        if (
+            before is not None
+            and before not in chosen
+            and before not in found
+            and not (before.listed or before.row or before.code)
+            and (before.under, before.comment) == (c.under, c.comment)
+        ):
+            found.append(before)
+    return found
 
 
 def _items_after(c: Candidate, pool: Sequence[Candidate]) -> list[Candidate]:
