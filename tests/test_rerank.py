@@ -269,9 +269,37 @@ def test_a_commit_that_only_bumps_the_version_is_not_the_answer_unless_asked() -
         ("What changed in v1.9.8?", 0),  # the version it bumps to
         ("What changed in 1.9.9?", 1),
         ("Who changed package.json in February 2017?", 0),  # the file it changed, named
+        ("Who changed ./package.json in February 2017?", 0),  # named by a path
     ]:
         cues = question_cues(asked, vocabulary)
         assert record_features(cues, bump, False, False)["release"] == penalty, asked
+
+
+def test_words_only_the_changed_paths_hold_do_not_rank_a_commit() -> None:
+    # two real Daemon commits (tidev/appc-daemon c782a0c and dc5f93a)
+    spec = _commit(
+        "c782a0c",
+        "Update telemetry to use the v4 event spec",
+        "Isaac Whitfield",
+        "2019-05-07T00:00:00+00:00",
+        ["packages/appcd-core/conf/default.js", "packages/appcd-telemetry/src/telemetry.js"],
+    )
+    off = _commit(
+        "dc5f93a",
+        "chore(appcd-core): Disabled telemetry by default.",
+        "Chris Barber",
+        "2021-02-26T00:00:00+00:00",
+        ["packages/appcd-core/CHANGELOG.md", "packages/appcd-core/conf/default.json"],
+    )
+    cues = question_cues("Which commit turned telemetry off by default in appcd-core?", vocabulary)
+    features = {c["doc_id"]: record_features(cues, c, False, False) for c in (spec, off)}
+    assert features[spec["doc_id"]]["coverage"] == features[off["doc_id"]]["coverage"]
+    assert features[spec["doc_id"]]["paths_only"] > 0 == features[off["doc_id"]]["paths_only"]
+    rows = {spec["doc_id"]: spec, off["doc_id"]: off}
+    fused = {spec["doc_id"]: 2 / 61, off["doc_id"]: 2 / 62}
+    assert rerank(cues, fused, rows, [], set())[0][0] == off["doc_id"]
+    named = question_cues("Which commit changed conf/default.js in appcd-core?", vocabulary)
+    assert record_features(named, spec, False, False)["paths_only"] == 0  # the file it names
 
 
 def test_a_document_section_heading_counts_for_its_page() -> None:

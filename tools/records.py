@@ -16,6 +16,8 @@ Source = Literal["jira", "git", "docs"]
 SHORT_SHA = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 """A commit named by its sha or a short sha of it (``f86a7d3``), lower case: 7 to 40 hex
 characters, letters and digits both."""
+FILES_HEADING = "Changed files:"
+"""The line that opens the list of changed files closing a commit record's text."""
 COMMENT_HEADING = re.compile(
     r"^## Comment by (?P<author>.+?) on (?P<date>\d{4}-\d{2}-\d{2})[ \t]*$", re.MULTILINE
 )

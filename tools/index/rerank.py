@@ -33,6 +33,11 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
   file it changed ("who deleted the yarn.lock files?") (a penalty);
 - **coverage**: the share of the question's terms, weighted by their inverse document
   frequency, that the record's best chunk (with its title and fields) holds;
+- **paths_only**: for a commit, the share of the question's terms (weighted likewise) that
+  only the paths of its changed files hold, taken back off its coverage: a commit is about
+  what its message says, and paths hold words that match by accident (``default`` of
+  ``conf/default.js`` for "turned telemetry off by default"), unless the question names
+  one of its files ("who touched cla.yaml?"); coverage as the refusal reads it keeps them;
 - **section**: for a document, the same share (any form) in the headings of its best
   chunk ("Quick Start", "Exit Codes"): what a reference page's section is about;
 - **how_to**: the question asks how to do something (:func:`asks_how_to`) and the record
@@ -83,7 +88,7 @@ from tools.index.cues import (
 )
 from tools.index.fields import VERSION, indexed_text
 from tools.index.store import bm25_tokenize, normalize_date
-from tools.records import changed_paths, display_id
+from tools.records import FILES_HEADING, changed_paths, display_id
 from tools.stemming import fold
 
 
@@ -237,6 +242,11 @@ def _file_names(meta: Mapping[str, Any]) -> set[str]:
     return {path.rsplit("/", 1)[-1].lower() for path in changed_paths(meta)}
 
 
+def _names_a_file(cues: Cues, meta: Mapping[str, Any]) -> bool:
+    """Whether the question names a file the commit changed (``yarn.lock``, ``conf/x.js``)."""
+    return bool(_file_names(meta) & {word.rsplit("/", 1)[-1] for word in cues.words})
+
+
 def _is_release(subject: str, meta: Mapping[str, Any]) -> bool:
     """Whether a commit is a release: it changes release bookkeeping alone, and says so.
 
@@ -275,7 +285,11 @@ def record_features(
     headings = _headings(str(row["text"])) if source == "docs" else ""
     in_headings = _in_any_form(cues.terms, headings) if headings else set()
     chunk = {**row, "metadata": meta}
-    found = cues.terms & set(bm25_tokenize([indexed_text(chunk)])[0])
+    text = indexed_text(chunk)
+    found = cues.terms & set(bm25_tokenize([text])[0])
+    in_paths = set()
+    if source == "git" and not _names_a_file(cues, meta):
+        in_paths = found - set(bm25_tokenize([text.partition(FILES_HEADING)[0]])[0])
     return {
         "title": share if share >= MIN_TITLE_SHARE else 0.0,
         "date": float(in_period),
@@ -285,13 +299,14 @@ def record_features(
         "named": float(named),
         "fix": float(linked and cues.about_commits and source == "git"),
         "coverage": sum(cues.weights[t] for t in found) / total if total else 0.0,
+        "paths_only": sum(cues.weights[t] for t in in_paths) / total if total else 0.0,
         "section": sum(cues.weights[t] for t in in_headings) / total if total else 0.0,
         "merge": float(bool(meta.get("merge"))),
         "release": float(
             source == "git"
             and not cues.about_releases
             and not (cues.versions and cues.versions & set(bm25_tokenize([name])[0]))
-            and not _file_names(meta) & cues.words
+            and not _names_a_file(cues, meta)
             and _is_release(name, meta)
         ),
         "how_to": float(cues.how_to and source == "docs"),
@@ -311,6 +326,7 @@ WEIGHTS = {
     "merge": MERGE_WEIGHT,
     "release": RELEASE_WEIGHT,
     "coverage": COVERAGE_WEIGHT,
+    "paths_only": -COVERAGE_WEIGHT,
     "section": SECTION_WEIGHT,
     "how_to": HOW_TO_WEIGHT,
     "package": PACKAGE_WEIGHT,

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tools.loaders.git_merges import MergedBy, merged_by, parent_graph
 from tools.loaders.jira_markup import fence
-from tools.records import SourceRecord
+from tools.records import FILES_HEADING, SourceRecord
 from tools.report import StageReport
 
 MAX_LISTED_FILES = 50
@@ -229,7 +229,7 @@ def _emit(
 def _file_list(files: list[dict[str, Any]]) -> str:
     if not files:
         return ""
-    lines = ["Changed files:"]
+    lines = [FILES_HEADING]
     for entry in files[:MAX_LISTED_FILES]:
         counts = (
             "binary"
