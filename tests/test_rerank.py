@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tools.index.cues import (
@@ -11,7 +13,7 @@ from tools.index.cues import (
     question_period,
     written_as_names,
 )
-from tools.index.rerank import question_cues, record_features, rerank
+from tools.index.rerank import _share, question_cues, record_features, rerank
 
 
 class Vocabulary:
@@ -300,6 +302,13 @@ def test_words_only_the_changed_paths_hold_do_not_rank_a_commit() -> None:
     assert rerank(cues, fused, rows, [], set())[0][0] == off["doc_id"]
     named = question_cues("Which commit changed conf/default.js in appcd-core?", vocabulary)
     assert record_features(named, spec, False, False)["paths_only"] == 0  # the file it names
+
+
+def test_shares_do_not_depend_on_the_order_of_the_terms() -> None:
+    # a set's order changes from run to run; 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1 in floats
+    cues = question_cues("deepExtend", vocabulary)
+    cues = dataclasses.replace(cues, weights={"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4})
+    assert _share(cues, ["a", "b", "c"]) == _share(cues, ["c", "b", "a"])
 
 
 def test_a_document_section_heading_counts_for_its_page() -> None:

@@ -159,9 +159,9 @@ def rank(
         under = set(c.under) - titles[c.fact]  # a page's title heading is over every sentence
         tf = Counter(t for t in (*c.terms, *under) if t in query)
         norm = _K1 * (1 - _B + _B * len(c.terms) / avg_len)
-        words = sum(idf[t] * f * (_K1 + 1) / (f + norm) for t, f in tf.items())
-        if words:
-            words += TITLE_WEIGHT * sum(idf[t] for t in in_title[c.fact])
+        words = math.fsum(idf[t] * f * (_K1 + 1) / (f + norm) for t, f in tf.items())
+        if words:  # fsum: the same sum in any order of the terms, so the same ranking
+            words += TITLE_WEIGHT * math.fsum(idf[t] for t in in_title[c.fact])
             lexical.append((words, c))
         if named[c.fact] or len(tf.keys() | in_title[c.fact]) >= needed:
             matching.append((words, c))

@@ -218,6 +218,16 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
     )
 
 
+def _share(cues: Cues, found: Iterable[str]) -> float:
+    """The share of the question's term weights that ``found`` holds.
+
+    Summed exactly (``math.fsum``): a plain sum over a set depends on its order, which
+    changes from run to run, and two records tied but for the last bit would swap.
+    """
+    total = math.fsum(cues.weights.values())
+    return math.fsum(cues.weights[t] for t in found) / total if total else 0.0
+
+
 def _headings(text: str) -> str:
     """The Markdown heading lines of a chunk's text, without their ``#`` marks.
 
@@ -274,9 +284,8 @@ def record_features(
     name = str(row["title"])
     if source == "docs":
         name += " " + re.sub(r"[/_.-]+", " ", display_id(row["doc_id"]))
-    total = sum(cues.weights.values())
     in_title = _in_any_form(cues.terms, name)
-    share = sum(cues.weights[t] for t in in_title) / total if total else 0.0
+    share = _share(cues, in_title)
     author = {t for t in bm25_tokenize([str(meta.get("author") or "")])[0] if len(t) > 2}
     dates = [meta.get("created")] + ([meta.get("resolved")] if source == "jira" else [])
     in_period = cues.period is not None and any(
@@ -298,9 +307,9 @@ def record_features(
         "linked": float(linked),
         "named": float(named),
         "fix": float(linked and cues.about_commits and source == "git"),
-        "coverage": sum(cues.weights[t] for t in found) / total if total else 0.0,
-        "paths_only": sum(cues.weights[t] for t in in_paths) / total if total else 0.0,
-        "section": sum(cues.weights[t] for t in in_headings) / total if total else 0.0,
+        "coverage": _share(cues, found),
+        "paths_only": _share(cues, in_paths),
+        "section": _share(cues, in_headings),
         "merge": float(bool(meta.get("merge"))),
         "release": float(
             source == "git"
