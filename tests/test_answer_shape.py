@@ -136,6 +136,9 @@ def test_a_question_about_commits_gets_the_next_on_its_file_or_by_its_author(cor
     assert cited(plural) == [found[0].title, found[1].title]  # the next by the same author
     assert cited(single) == [found[0].title]
     assert verify_citations(plural["answer"], plural["citations"], facts) == []
+    what_did = "What did tonylukasavage change for splash images in {}?"
+    assert cited(fuse(what_did.format("June 2012"), facts, None, settings)) == cited(plural)
+    assert cited(fuse(what_did.format("2013"), facts, None, settings)) == [found[0].title]
 
     facts = hits_from_records([found[2], found[0], found[1]])
     by_file = fuse("Which commits touched splash.css?", facts, None, settings)

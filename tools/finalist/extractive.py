@@ -37,9 +37,11 @@ from tools.index.cues import (
     asks_about_release,
     asks_how_to,
     asks_what_fixed,
+    question_period,
 )
 from tools.index.embeddings import EmbeddingError
 from tools.index.fields import BM25_VERSION_PREFIX, VERSION
+from tools.index.store import normalize_date
 from tools.records import COMMENT_HEADING, Hit, changed_paths
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ _REFERS_BACK = re.compile(r"(?:It|This|These|That|Those|They|Its|Their|Such)\b")
 """A sentence opening with a pronoun that points at the sentence before it."""
 _INTRODUCES = re.compile(r":$|\bthe following\b", re.IGNORECASE)
 _PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
+_WHAT_DID = re.compile(r"^\W*what did\b", re.IGNORECASE)
 _ONE_COMMIT = re.compile(r"\bcommit\b", re.IGNORECASE)
 """A question about one commit: "which commit ...", and "what did Tim commit ..." too (one
 change is asked about; the tuning sets lost precision when the verb let siblings in)."""
@@ -307,9 +310,10 @@ def extractive_answer(
     - A question about a change ("what fixed ALOY-12?", "who changed ...", "which commit
       ...") answered by commits: those citing the issue the question names or the first
       record is, else the first record when it is a commit (and, unless the question
-      asks for one "commit", one citing the same issue or, when it asks about "commits",
+      asks for one "commit", one citing the same issue or, when it asks about "commits"
+      or what someone did in a month or year ("what did Ewan change in April 2019?"),
       the next that changed a file the question names, or else the next by the same
-      author),
+      author; made in that month or year when the question names one),
       non-merges first; each with its lead (short sha, author, date, subject,
       files) and its best sentence; then, when the question asks what the fix was, when
       or in which release, the issue they cite, with its lead and best sentence
@@ -455,6 +459,12 @@ def _files_named(question: str, commit: Hit) -> set[str]:
     }
 
 
+def _in_period(fact: Hit, period: tuple[str, str] | None) -> bool:
+    """Whether a commit was made in the period a question names (any, when it names none)."""
+    created = normalize_date((fact.get("metadata") or {}).get("created")) or ""
+    return period is None or period[0] <= created < period[1]
+
+
 def _author(fact: Hit) -> str | None:
     return (fact.get("metadata") or {}).get("author")
 
@@ -475,17 +485,23 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     chosen = [g for g in commits if _links(facts[g[0]]) & anchors]
     if not chosen and first.get("source") == "git":
         cited = set() if _ONE_COMMIT.search(question) else _links(first)
-        plural = bool(_PLURAL_COMMITS.search(question))
+        plural = bool(_PLURAL_COMMITS.search(question)) or bool(
+            _WHAT_DID.search(question) and question_period(question)
+        )
         files = _files_named(question, first) if plural else set()
         by = _author(first) if plural and not files else None
+        period = question_period(question)
         chosen = [
             groups[0],
             *(
                 g
                 for g in commits[1:]
-                if _links(facts[g[0]]) & cited
-                or (by and _author(facts[g[0]]) == by)
-                or files & set(changed_paths(facts[g[0]].get("metadata") or {}))
+                if (
+                    _links(facts[g[0]]) & cited
+                    or (by and _author(facts[g[0]]) == by)
+                    or files & set(changed_paths(facts[g[0]].get("metadata") or {}))
+                )
+                and _in_period(facts[g[0]], period)
             ),
         ]
     if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges
