@@ -8,6 +8,7 @@ import pytest
 
 from tools.index.cues import (
     asks_about_change,
+    asks_about_release,
     literal_names,
     placed_as_names,
     question_period,
@@ -98,6 +99,21 @@ def test_literal_names(question: str, names: set[str]) -> None:
 )
 def test_questions_about_a_change(question: str, about: bool) -> None:
     assert asks_about_change(question) is about
+
+
+@pytest.mark.parametrize(
+    ("question", "about"),
+    [
+        ("Which Alloy version has the fix?", True),
+        ("In which appcd-config version did the Root namespace get renamed?", True),
+        ("how do I start version 2.0.0 of the system-info plugin?", True),
+        ("which release added it?", True),
+        ("Which commit started sending the CLI version in telemetry payloads?", False),
+        ("what format does the version field need?", False),
+    ],
+)
+def test_questions_about_a_release(question: str, about: bool) -> None:
+    assert asks_about_release(question) == about
 
 
 def test_cues_find_commit_questions() -> None:

@@ -38,9 +38,17 @@ _ABOUT_CHANGE = re.compile(
 )
 
 
-_RELEASE = re.compile(
+_RELEASE_WORD = re.compile(
     r"\b(?:release[ds]?|version(?:s|ed)?|bump(?:s|ed)?|ship(?:s|ped)?)\b", re.IGNORECASE
 )
+_RELEASE_ASKED = re.compile(
+    r"\b(?:release[ds]?|versioned|bump(?:s|ed)?|ship(?:s|ped)?)\b"
+    r"|\b(?:which|what)\s+(?:(?!(?:is|are|was|were|do|does|did)\b)[\w.@/-]+\s+){0,2}versions?\b"
+    r"|\bversions?\s+v?\d",
+    re.IGNORECASE,
+)
+"""A release named, or a version asked for ("which Alloy version has the fix?", "version
+2.0.0"); not a version that is data ("the CLI version in telemetry payloads")."""
 
 
 _HOW_TO = re.compile(
@@ -116,7 +124,12 @@ def asks_about_change(question: str) -> bool:
 
 def asks_about_release(question: str) -> bool:
     """Whether a question asks about a release or a version ("which release added X?")."""
-    return _RELEASE.search(question) is not None
+    return _RELEASE_ASKED.search(question) is not None
+
+
+def says_release(subject: str) -> bool:
+    """Whether a commit subject says release, version or bump ("Set version to 1.2")."""
+    return _RELEASE_WORD.search(subject) is not None
 
 
 def asks_what_fixed(question: str) -> bool:

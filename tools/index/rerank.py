@@ -84,6 +84,7 @@ from tools.index.cues import (
     literal_names,
     placed_as_names,
     question_period,
+    says_release,
     written_as_names,
 )
 from tools.index.fields import VERSION, indexed_text
@@ -268,7 +269,7 @@ def _is_release(subject: str, meta: Mapping[str, Any]) -> bool:
     if not names or not names <= RELEASE_FILES:
         return False
     rest = _VERSION_WORD.sub(" ", subject).split()
-    return asks_about_release(subject) or len(rest) <= MAX_RELEASE_SUBJECT_WORDS
+    return says_release(subject) or len(rest) <= MAX_RELEASE_SUBJECT_WORDS
 
 
 def record_features(
