@@ -20,7 +20,7 @@ from tools.finalist.citations import (
     sentences,
     strip_markers,
 )
-from tools.finalist.extractive import MAX_RECORD_SENTENCES
+from tools.finalist.extractive import MAX_RECORD_SENTENCES, TWO_THINGS_SENTENCES
 from tools.finalist.prompts import UNVERIFIED_LABEL
 from tools.index.build import run_index
 from tools.index.search import Retriever
@@ -183,6 +183,14 @@ def test_chatter_is_never_quoted(records, settings):
     result = fuse(BINDING_QUESTION, facts, None, settings)
     assert "@" not in result["answer"] and "Thanks" not in result["answer"]  # ... never quoted
     assert len(sentences(result["answer"])) <= 1 + MAX_RECORD_SENTENCES  # lead and best
+
+
+def test_a_question_asking_two_things_gets_room_for_both(records, settings):
+    facts = _facts(records, "ALOY-1000")
+    one = sentences(fuse(BINDING_QUESTION, facts, None, settings)["answer"])
+    both = BINDING_QUESTION + " And what did the compiler generate instead?"
+    two = sentences(fuse(both, facts, None, settings)["answer"])
+    assert len(one) < len(two) <= 1 + MAX_RECORD_SENTENCES + TWO_THINGS_SENTENCES
 
 
 def test_bad_hits_are_skipped_with_a_reason(records, settings):

@@ -9,6 +9,7 @@ import pytest
 from tools.index.cues import (
     asks_about_change,
     asks_about_release,
+    asks_two_things,
     literal_names,
     placed_as_names,
     question_period,
@@ -114,6 +115,20 @@ def test_questions_about_a_change(question: str, about: bool) -> None:
 )
 def test_questions_about_a_release(question: str, about: bool) -> None:
     assert asks_about_release(question) == about
+
+
+@pytest.mark.parametrize(
+    ("question", "two"),
+    [
+        ("Why was it reworked onto N-API, and how do the tests launch the app?", True),
+        ("Is that fixed? What ideas came up?", True),
+        ("What do I need installed, and how do I get appcd on my PATH?", True),
+        ("Why does the adapter end transactions with COMMIT?", False),
+        ("How do I start and stop the daemon?", False),
+    ],
+)
+def test_questions_that_ask_two_things(question: str, two: bool) -> None:
+    assert asks_two_things(question) == two
 
 
 def test_cues_find_commit_questions() -> None:

@@ -51,6 +51,13 @@ _RELEASE_ASKED = re.compile(
 2.0.0"); not a version that is data ("the CLI version in telemetry payloads")."""
 
 
+_TWO_THINGS = re.compile(
+    r"\?\s+\S|\b(?:and|or|but)\s+(?:what|how|why|which|when|who|where|is|was|were|did|does"
+    r"|do|can|should)\b",
+    re.IGNORECASE,
+)
+
+
 _HOW_TO = re.compile(
     r"^\W*(?:how (?:do|can|should|would|to)\b|what are the steps|steps to)", re.IGNORECASE
 )
@@ -115,6 +122,11 @@ def literal_names(question: str) -> frozenset[str]:
 def asks_how_to(question: str) -> bool:
     """Whether a question asks how to do something ("How do I ...", "steps to ...")."""
     return bool(_HOW_TO.search(question))
+
+
+def asks_two_things(question: str) -> bool:
+    """Whether a question asks two things: two questions, or "... and why/how/which ..."."""
+    return _TWO_THINGS.search(question.strip()) is not None
 
 
 def asks_about_change(question: str) -> bool:
