@@ -493,6 +493,17 @@ def test_unseen_terms_and_a_weak_match_are_off_topic(corpus_dir, settings):
     )["refused"]
 
 
+def test_a_page_the_question_names_by_its_file_name_is_on_topic(corpus_dir, settings):
+    path = "packages/appcd-response/messages/en/4xx/409.5-PLUGIN_ALREADY_STOPPED.md"
+    page = hits_from_records([doc_record(corpus_dir, "appc-daemon", path)])
+    weak = [
+        dict(f, features={"unknown": 2.0, "coverage": 0.1}, scores={"dense": 0.3}) for f in page
+    ]
+    question = "got a 409.5 back when halting the gizmo, meaning?"  # unseen words, weak match
+    assert not fuse(question, weak, None, settings)["refused"]
+    assert fuse(question.replace("409.5", "409.9"), weak, None, settings)["refused"]
+
+
 def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corpus_dir, settings):
     facts = hits_from_records([jira_record(corpus_dir, KEY)])
     named = {"unknown": 1.0, "unknown_names": 1.0, "coverage": 0.35}

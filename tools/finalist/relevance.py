@@ -22,8 +22,9 @@ answer:
   ``keepalive``), so an unseen word alone says little.
 
 Either way the finalist refuses instead of quoting a neighbour. A question whose named
-records are among the facts is on topic. Hits from a plain search
-(no features) are judged by the first signal only.
+records are among the facts is on topic, also when it names a page by a name in its file
+name ("got a 404.3 back" and ``404.3-PROCESS_NOT_FOUND.md``: ``names_fact``). Hits from
+a plain search (no features) are judged by the first signal only.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from collections.abc import Sequence
 
 from tools.finalist.candidates import KEY, STOPWORDS
 from tools.finalist.citations import fact_ref
+from tools.finalist.extractive import names_fact
 from tools.records import SHORT_SHA, Hit
 
 MIN_COVERAGE = 0.3
@@ -58,7 +60,7 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
         lowered = name.lower()
         if not any(r == lowered or r.startswith(lowered) for r in refs) and lowered not in texts:
             return f"no indexed record is or mentions {name}"
-    if names:
+    if names or any(names_fact(question, f) for f in facts):
         return None  # the records it names are among the facts
     features = facts[0].get("features") if facts else None
     cosine = (facts[0].get("scores") or {}).get("dense") if facts else None
