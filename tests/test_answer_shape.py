@@ -30,6 +30,7 @@ from tools.finalist.citations import (
 from tools.finalist.extractive import Closeness, _files_named, rank, select
 from tools.index.embeddings import EmbeddingError, get_embedder
 from tools.loaders.git import load_git_repo
+from tools.records import SourceRecord
 from tools.report import StageReport
 from tools.sample_data import rebuild_repo
 
@@ -139,6 +140,8 @@ def test_a_question_about_commits_gets_the_next_on_its_file_or_by_its_author(cor
     what_did = "What did tonylukasavage change for splash images in {}?"
     assert cited(fuse(what_did.format("June 2012"), facts, None, settings)) == cited(plural)
     assert cited(fuse(what_did.format("2013"), facts, None, settings)) == [found[0].title]
+    one = "What did tonylukasavage commit for splash images in June 2012?"  # one commit
+    assert cited(fuse(one, facts, None, settings)) == [found[0].title]
 
     facts = hits_from_records([found[2], found[0], found[1]])
     by_file = fuse("Which commits touched splash.css?", facts, None, settings)
@@ -205,6 +208,26 @@ def test_a_sentence_that_refers_back_comes_with_the_one_it_refers_to(corpus_dir,
         "The Dispatcher is the central message bus that connects all services together [1]. "
         'It is the "mediator"'
     )
+
+
+def test_the_sentence_referred_back_to_is_not_quoted_twice(settings):
+    subject = "Fix daemon crash on startup without a config file"
+    commit = SourceRecord(
+        id="git:appc-daemon@" + "a" * 40,
+        source="git",
+        uri="https://example.invalid/commit",
+        title=subject,
+        text=f"{subject}.\n\nThis happens because the loader reads a missing config file.",
+        metadata={"author": "Chris Barber", "created": "2019-04-01T00:00:00+00:00"},
+    )
+    answer = fuse(
+        "why does the loader read a missing config file?",
+        hits_from_records([commit]),
+        None,
+        settings,
+    )["answer"]
+    assert answer.count(subject) == 1  # the lead says it; "This happens ..." follows
+    assert "This happens because" in answer
 
 
 def test_table_rows_skip_headers_rules_and_code():

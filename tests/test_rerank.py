@@ -15,7 +15,14 @@ from tools.index.cues import (
     question_period,
     written_as_names,
 )
-from tools.index.rerank import _share, question_cues, record_features, rerank
+from tools.index.rerank import (
+    COVERAGE_WEIGHT,
+    TITLE_WEIGHT,
+    _share,
+    question_cues,
+    record_features,
+    rerank,
+)
 
 
 class Vocabulary:
@@ -47,6 +54,7 @@ vocabulary = Vocabulary()
         ("what was released in 2017", ("2017-01-01", "2018-01-01")),
         ("how do I start the daemon", None),
         ("port 20000 is taken", None),
+        ("what fixed TIMOB-2015?", None),  # an issue key, not a year
     ],
 )
 def test_question_period(question: str, period: tuple[str, str] | None) -> None:
@@ -109,6 +117,10 @@ def test_questions_about_a_change(question: str, about: bool) -> None:
         ("In which appcd-config version did the Root namespace get renamed?", True),
         ("how do I start version 2.0.0 of the system-info plugin?", True),
         ("which release added it?", True),
+        ("What is the latest version of appcd?", True),
+        ("What's the minimum Node version?", True),
+        ("Which was the first version to support plugins?", True),
+        ("How are the API docs versioned?", False),
         ("Which commit started sending the CLI version in telemetry payloads?", False),
         ("what format does the version field need?", False),
     ],
@@ -330,7 +342,11 @@ def test_words_only_the_changed_paths_hold_do_not_rank_a_commit() -> None:
     assert features[spec["doc_id"]]["paths_only"] > 0 == features[off["doc_id"]]["paths_only"]
     rows = {spec["doc_id"]: spec, off["doc_id"]: off}
     fused = {spec["doc_id"]: 2 / 61, off["doc_id"]: 2 / 62}
-    assert rerank(cues, fused, rows, [], set())[0][0] == off["doc_id"]
+    scores = {doc: score for doc, score, _ in rerank(cues, fused, rows, [], set())}
+    boosts = {doc: scores[doc] - fused[doc] for doc in scores}
+    title = TITLE_WEIGHT * (features[off["doc_id"]]["title"] - features[spec["doc_id"]]["title"])
+    paths = COVERAGE_WEIGHT * features[spec["doc_id"]]["paths_only"]  # taken off the spec
+    assert boosts[off["doc_id"]] - boosts[spec["doc_id"]] == pytest.approx(title + paths)
     named = question_cues("Which commit changed conf/default.js in appcd-core?", vocabulary)
     assert record_features(named, spec, False, False)["paths_only"] == 0  # the file it names
 

@@ -490,13 +490,14 @@ def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> li
     commits = [g for g in groups if facts[g[0]].get("source") == "git"]
     chosen = [g for g in commits if _links(facts[g[0]]) & anchors]
     if not chosen and first.get("source") == "git":
-        cited = set() if _ONE_COMMIT.search(question) else _links(first)
+        one = bool(_ONE_COMMIT.search(question))
+        cited = set() if one else _links(first)
+        period = question_period(question)
         plural = bool(_PLURAL_COMMITS.search(question)) or bool(
-            _WHAT_DID.search(question) and question_period(question)
+            _WHAT_DID.search(question) and period and not one
         )
         files = _files_named(question, first) if plural else set()
         by = _author(first) if plural and not files else None
-        period = question_period(question)
         chosen = [
             groups[0],
             *(
@@ -586,7 +587,7 @@ def _part(
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
-    chosen += _antecedents(chosen, pool)
+    chosen += _antecedents(chosen, pool, " ".join(lines))
     for c in closing:  # labelled, it replaces the same sentence chosen for its words
         twin = next((n for n, other in enumerate(chosen) if _similar(c, other)), None)
         if twin is None:
@@ -611,8 +612,14 @@ def _part(
     ).strip()
 
 
-def _antecedents(chosen: Sequence[Candidate], pool: Sequence[Candidate]) -> list[Candidate]:
-    """The sentence before each chosen one that refers back to it ("It is the mediator")."""
+def _antecedents(
+    chosen: Sequence[Candidate], pool: Sequence[Candidate], said: str
+) -> list[Candidate]:
+    """The sentence before each chosen one that refers back to it ("It is the mediator").
+
+    Not when the lead (``said``) or a chosen sentence already says it (the subject of a
+    commit, a sentence two overlapping chunks share).
+    """
     found: list[Candidate] = []
     for c in chosen:
         if not _REFERS_BACK.match(c.text) or c.listed or c.row:
@@ -622,8 +629,8 @@ def _antecedents(chosen: Sequence[Candidate], pool: Sequence[Candidate]) -> list
         before = seq[at - 1] if at else None
         if (
             before is not None
-            and before not in chosen
-            and before not in found
+            and not any(_similar(before, other) for other in (*chosen, *found))
+            and before.text.rstrip(".") not in said
             and not (before.listed or before.row or before.code)
             and (before.under, before.comment) == (c.under, c.comment)
         ):

@@ -16,7 +16,8 @@ _MONTH = re.compile(
     re.IGNORECASE,
 )
 _ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b")
-_YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
+_YEAR = re.compile(r"(?<![\w-])((?:19|20)\d\d)\b")
+"""A year, not the number of an issue key (``TIMOB-2015``)."""
 _CHANGED = (
     r"(?:changed|added|fixed|made|removed|switched|wrote|committed|contributed|introduced"
     r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified)"
@@ -42,8 +43,9 @@ _RELEASE_WORD = re.compile(
     r"\b(?:release[ds]?|version(?:s|ed)?|bump(?:s|ed)?|ship(?:s|ped)?)\b", re.IGNORECASE
 )
 _RELEASE_ASKED = re.compile(
-    r"\b(?:release[ds]?|versioned|bump(?:s|ed)?|ship(?:s|ped)?)\b"
-    r"|\b(?:which|what)\s+(?:(?!(?:is|are|was|were|do|does|did)\b)[\w.@/-]+\s+){0,2}versions?\b"
+    r"\b(?:release[ds]?|bump(?:s|ed)?|ship(?:s|ped)?)\b"
+    r"|\b(?:which|what)(?:'s|\s+(?:is|are|was|were))?"
+    r"\s+(?:(?!(?:do|does|did)\b)[\w.@/-]+\s+){0,3}versions?\b"
     r"|\bversions?\s+v?\d",
     re.IGNORECASE,
 )

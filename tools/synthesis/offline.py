@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tools.records import COMMENT_HEADING, SourceRecord, display_id
+from tools.records import COMMENT_HEADING, FILES_HEADING, SourceRecord, display_id
 from tools.synthesis.grounding import content_tokens
 from tools.synthesis.pairs import QAPair, pairs_for_length
 
@@ -26,7 +26,7 @@ MIN_ANSWER_TOKENS = 3
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = "```"
-_GIT_TAIL = re.compile(r"\n\n(?:Changed files:\n|```)")
+_GIT_TAIL = re.compile(rf"\n\n(?:{re.escape(FILES_HEADING)}\n|```)")
 _FIX_HINT = re.compile(
     r"\b(fix(e[sd])?|resolved?|merged?|pull request|PR|commit(ted)?|patch(ed)?|landed|"
     r"workaround|solution|solved)\b|github\.com/\S+/(pull|commit)/",
