@@ -115,6 +115,25 @@ def test_named_records_come_first(retriever: Retriever, chunks: list[dict[str, A
     assert hits[0]["doc_id"] == commit["doc_id"]
 
 
+def test_a_page_named_by_the_code_its_file_name_starts_with_comes_first(
+    tmp_path: Path, corpus_dir: Path, chunks: list[dict[str, Any]]
+) -> None:
+    folder = "packages/appcd-response/messages/en/4xx"
+    names = ["409.4-PLUGIN_ALREADY_STARTED.md", "409.5-PLUGIN_ALREADY_STOPPED.md"]
+    pages = [
+        c
+        for name in names
+        for c in _chunker().chunk(
+            doc_record(corpus_dir, "appc-daemon", f"{folder}/{name}").to_dict()
+        )
+    ]
+    write_chunks(tmp_path, [*chunks, *pages])
+    assert run_index(Settings(), tmp_path).status == "ok"
+    hits = Retriever(Settings(), tmp_path).search("stopping a plugin gave me 409.5, why?", k=3)
+    assert hits[0]["doc_id"] == f"docs:{folder}/{names[1]}"
+    assert hits[0]["ranks"]["named"] == 1
+
+
 def test_expand_links_finds_the_commit_that_fixed_an_issue(
     retriever: Retriever, chunks: list[dict[str, Any]]
 ) -> None:

@@ -1,8 +1,9 @@
 """Retrieval over the knowledge index: dense, BM25 and hybrid (fused and reranked by record).
 
 Records named in the question (a Jira key such as ``ALOY-123``, a commit sha of 7+ hex
-digits) come first, and ``expand_links`` adds the chunks of linked records: an issue's
-linked issues and the commits that cite it, or the issues a commit cites.
+digits, the code a page's file name starts with: ``409.1``) come first, and
+``expand_links`` adds the chunks of linked records: an issue's linked issues and the
+commits that cite it, or the issues a commit cites.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ FILTER_KEYS = (
 )
 _JIRA_KEY = re.compile(r"\b([A-Za-z][A-Za-z0-9]+-\d+)\b")
 _SHA = re.compile(r"\b((?=[0-9a-f]*[0-9])[0-9a-f]{7,40})\b")
+_CODE = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w]|\.\d)")
+"""A dotted code a page's file name may start with (``409.1`` of ``409.1-PLUGIN_....md``)."""
 HYBRID_DEPTH = 250
 """Chunks each list (dense, BM25) gives hybrid search at least, whatever ``k`` is: records
 are fused by their chunks' ranks in these lists, so a shallower list for a smaller ``k``
@@ -342,7 +345,11 @@ def _cosines(version: IndexVersion, qvec: np.ndarray, ids: Sequence[int]) -> lis
 
 
 def _named(version: IndexVersion, query: str, allowed: np.ndarray | None) -> list[int]:
-    """First chunks of the records the query names by Jira key or commit sha."""
+    """First chunks of the records the query names by Jira key, commit sha or code.
+
+    A code is the number a document's file name starts with: "fails with status 409.1"
+    names ``409.1-PLUGIN_PATH_IS_NOT_A_DIRECTORY.md``.
+    """
     docs: list[str] = []
     for key in _JIRA_KEY.findall(query):
         docs.append(f"jira:{key.upper()}")
@@ -350,6 +357,8 @@ def _named(version: IndexVersion, query: str, allowed: np.ndarray | None) -> lis
     named = [found[d][0] for d in docs if d in found]
     for sha in _SHA.findall(query.lower()):
         named += version.first_chunks_like(f"git:%@{sha}%")
+    for code in _CODE.findall(query):
+        named += version.first_chunks_like(f"docs:%/{code}-%")
     allowed_set = set(allowed.tolist()) if allowed is not None else None
     out: list[int] = []
     for fid in named:
