@@ -230,6 +230,9 @@ def test_record_features_of_a_commit() -> None:
         ("packages/appcd-client/CHANGELOG.md", "What changed in appcd-client 1.1.0?", 1),
         ("packages/appcd-client/CHANGELOG.md", "Why does appcd-client time out?", 0),  # the issue
         ("docs/CLI/status.md", "Which cli command shows the status?", 0),  # a topic folder
+        ("packages/appcd-fswatch-manager/README.md", "How do I use the fswatch manager?", 1),
+        ("packages/appcd-fswatch-manager/README.md", "Does the manager fswatch?", 0),
+        ("packages/appcd-http/README.md", "Can a plain HTTP client call it?", 0),  # one word
     ],
 )
 def test_the_package_feature(path: str, question: str, package: int) -> None:

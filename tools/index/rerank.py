@@ -43,7 +43,8 @@ add to a record's score (each in units of the fused score, where rank 1 in both 
 - **how_to**: the question asks how to do something (:func:`asks_how_to`) and the record
   is a document, where steps are written down (an issue tells how one case went);
 - **package**: the question writes the name of the folder a document sits in, when that
-  name is a name (``appcd-response`` for ``packages/appcd-response/README.md``): a
+  name is a name (``appcd-response`` for ``packages/appcd-response/README.md``; "the
+  fswatch manager" for ``appcd-fswatch-manager``: :func:`_names_package`): a
   package's README, and its changelog when the question asks about a release or names a
   version, are what a question naming the package is about, though a long question
   shares a small part of its words with them. Set on the Daemon tuning sets (issues
@@ -171,6 +172,7 @@ class Cues:
         versions: The version numbers it names (``1.16.2``, as BM25 tokens them).
         how_to: It asks how to do something.
         words: Its words as written, lower-cased (``appcd-response`` stays whole).
+        text: The question.
     """
 
     terms: frozenset[str]
@@ -184,6 +186,7 @@ class Cues:
     versions: frozenset[str]
     how_to: bool
     words: frozenset[str]
+    text: str
 
 
 def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
@@ -216,6 +219,7 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
         versions=frozenset(t for t in terms if _VERSION.fullmatch(t)),
         how_to=asks_how_to(question),
         words=frozenset(w.strip(".").lower() for w in _WORD.findall(question)),
+        text=question,
     )
 
 
@@ -320,7 +324,7 @@ def record_features(
             and _is_release(name, meta)
         ),
         "how_to": float(cues.how_to and source == "docs"),
-        "package": float(_package(row["doc_id"]) in cues.words and _about_changes(cues, row)),
+        "package": float(_names_package(cues, row["doc_id"]) and _about_changes(cues, row)),
         "rare_names": float(len(cues.rare_names & found)),
     }
 
@@ -350,6 +354,25 @@ def _about_changes(cues: Cues, row: Mapping[str, Any]) -> bool:
     """
     changelog = bool(_CHANGELOG.search(str(row["doc_id"])))
     return not changelog or cues.about_releases or bool(cues.versions)
+
+
+def _names_package(cues: Cues, doc_id: str) -> bool:
+    """Whether the question names the package a document sits in.
+
+    By its folder's name (``appcd-response``) or, for a name of three parts or more, by
+    the words after its first ("the fswatch manager" for ``appcd-fswatch-manager``; one
+    word, "the http server", would name ``appcd-http`` in every question about HTTP).
+    """
+    package = _package(doc_id)
+    if package is None:
+        return False
+    if package in cues.words:
+        return True
+    parts = package.split("-")
+    if len(parts) < 3:
+        return False
+    phrase = r"[\s-]+".join(re.escape(p) for p in parts[1:])
+    return re.search(rf"(?<![\w-]){phrase}(?![\w-])", cues.text, re.IGNORECASE) is not None
 
 
 def _package(doc_id: str) -> str | None:
