@@ -42,7 +42,7 @@ from tools.index.cues import (
 )
 from tools.index.embeddings import EmbeddingError
 from tools.index.fields import BM25_VERSION_PREFIX, VERSION
-from tools.index.store import normalize_date
+from tools.index.store import dated_in
 from tools.records import COMMENT_HEADING, Hit, changed_paths
 
 log = logging.getLogger(__name__)
@@ -467,8 +467,7 @@ def _files_named(question: str, commit: Hit) -> set[str]:
 
 def _in_period(fact: Hit, period: tuple[str, str] | None) -> bool:
     """Whether a commit was made in the period a question names (any, when it names none)."""
-    created = normalize_date((fact.get("metadata") or {}).get("created")) or ""
-    return period is None or period[0] <= created < period[1]
+    return period is None or dated_in((fact.get("metadata") or {}).get("created"), period)
 
 
 def _author(fact: Hit) -> str | None:

@@ -89,7 +89,7 @@ from tools.index.cues import (
     written_as_names,
 )
 from tools.index.fields import VERSION, indexed_text
-from tools.index.store import bm25_tokenize, normalize_date
+from tools.index.store import bm25_tokenize, dated_in
 from tools.records import FILES_HEADING, changed_paths, display_id
 from tools.stemming import fold
 
@@ -293,9 +293,7 @@ def record_features(
     share = _share(cues, in_title)
     author = {t for t in bm25_tokenize([str(meta.get("author") or "")])[0] if len(t) > 2}
     dates = [meta.get("created")] + ([meta.get("resolved")] if source == "jira" else [])
-    in_period = cues.period is not None and any(
-        cues.period[0] <= (normalize_date(d) or "") < cues.period[1] for d in dates
-    )
+    in_period = cues.period is not None and any(dated_in(d, cues.period) for d in dates)
     headings = _headings(str(row["text"])) if source == "docs" else ""
     in_headings = _in_any_form(cues.terms, headings) if headings else set()
     chunk = {**row, "metadata": meta}

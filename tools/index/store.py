@@ -128,6 +128,11 @@ def normalize_date(value: Any) -> str | None:
     return parsed.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def dated_in(value: Any, period: tuple[str, str]) -> bool:
+    """Whether an ISO 8601 date falls in ``(start, end)`` (ISO dates, end exclusive)."""
+    return period[0] <= (normalize_date(value) or "") < period[1]
+
+
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
 _JOINED_WORD = re.compile(BM25_JOINED_WORD)
 
