@@ -150,6 +150,27 @@ def test_a_question_about_commits_gets_the_next_on_its_file_or_by_its_author(cor
     assert commits == [found[2].title, found[1].title]  # the next on splash.css, not by author
 
 
+def test_what_else_a_commit_brought_is_the_rest_of_its_message(corpus_dir, tmp_path, settings):
+    lines = (corpus_dir / "git" / "appc-daemon.commits.jsonl").read_text("utf-8").splitlines()
+    export = tmp_path / "appc-daemon.commits.jsonl"
+    export.write_text(next(ln for ln in lines if json.loads(ln)["sha"].startswith("aebd28f4")))
+    repo = rebuild_repo(export, tmp_path / "appc-daemon")
+    facts = hits_from_records(list(load_git_repo(repo, StageReport("git"))))
+    what = "Chris's commit that made appcd-nodejs download the signed Node executable on macOS"
+
+    alone = fuse(f"Which was {what}?", facts, None, settings)["answer"]
+    brought = fuse(f"{what}: what else went in with it?", facts, None, settings)["answer"]
+
+    assert "[DAEMON-40] Download the signed Node.js executable on macOS" in alone
+    assert "DAEMON-42" not in alone
+    assert brought.startswith(alone.split(" [1]. ", 1)[0])  # the same lead
+    # the message's next paragraphs, though they share no word with the question
+    assert "[DAEMON-42] Add a default served root to appcd-http [1]." in brought
+    assert "Fixed bug with errors during shutdown" in brought
+    assert "[DAEMON-47]" not in brought  # a few sentences, not the whole message
+    _every_sentence_cited(brought)
+
+
 def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir, commits, settings):
     facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
     result = fuse(f"What is {KEY} about?", facts, None, settings)

@@ -15,6 +15,9 @@ from tools.index.build import run_index
 from tools.index.rerank import WEIGHTS
 from tools.index.search import MAX_CHUNKS_PER_RECORD, Retriever, filter_clause, rrf
 from tools.index.store import IndexMismatchError, IndexNotFoundError, bm25_tokenize
+from tools.loaders.git import load_git_repo
+from tools.report import StageReport
+from tools.sample_data import rebuild_repo
 
 FIELDS = {
     "chunk_id",
@@ -185,6 +188,27 @@ def test_commits_are_found_by_author_month_and_what_they_did(
     assert hits[0]["features"]["author"] == hits[0]["features"]["date"] == 1.0
     assert hits[0]["scores"]["rerank"] == hits[0]["score"]
     assert all(f["author"] == 0.0 for f in (h["features"] for h in hits if h["source"] != "git"))
+
+
+def test_a_commit_found_by_its_files_comes_with_its_message(tmp_path: Path, corpus_dir: Path):
+    lines = (corpus_dir / "git" / "appc-daemon.commits.jsonl").read_text("utf-8").splitlines()
+    export = tmp_path / "appc-daemon.commits.jsonl"
+    export.write_text(next(ln for ln in lines if json.loads(ln)["sha"].startswith("aebd28f4")))
+    commit = next(load_git_repo(rebuild_repo(export, tmp_path / "repo"), StageReport("git")))
+    chunks = _chunker().chunk(commit.to_dict())
+    assert len(chunks) > MAX_CHUNKS_PER_RECORD  # the message, then its changed files
+    write_chunks(tmp_path / "data", chunks + corpus_chunks(corpus_dir, limit=20))
+    assert run_index(Settings(), tmp_path / "data").status == "ok"
+
+    hits = Retriever(Settings(), tmp_path / "data").search(
+        "which commit touched machine-id.js, webserver.js, subprocess.js and bad.pkg?", k=5
+    )
+
+    mine = [h for h in hits if h["doc_id"] == commit.id]
+    assert [h["position"] for h in mine].count(0) == 1
+    assert "[DAEMON-40] Download the signed Node.js executable" in mine[0]["title"]
+    assert any("bad.pkg" in h["text"] for h in mine)  # and chunks that matched
+    assert len(mine) <= MAX_CHUNKS_PER_RECORD
 
 
 def test_a_long_record_does_not_crowd_the_hybrid_list(retriever: Retriever) -> None:

@@ -10,6 +10,7 @@ from tools.index.cues import (
     asks_about_change,
     asks_about_release,
     asks_two_things,
+    asks_what_else,
     literal_names,
     placed_as_names,
     question_period,
@@ -141,6 +142,22 @@ def test_questions_about_a_release(question: str, about: bool) -> None:
 )
 def test_questions_that_ask_two_things(question: str, two: bool) -> None:
     assert asks_two_things(question) == two
+
+
+@pytest.mark.parametrize(
+    ("question", "what_else"),
+    [
+        ("Chris's Feb 2017 commit for appcd-nodejs: what else went in with it?", True),
+        ("Which commit turned telemetry off, and what else did it touch?", True),
+        ("What other changes rode along in the same commit?", True),
+        ("When was xmldom bumped, and which files changed along with it?", True),
+        ("What else should I configure before starting the daemon?", True),
+        ("Which commit turned telemetry off by default?", False),
+        ("What did Ewan add to appcd-fs in October 2018?", False),
+    ],
+)
+def test_questions_that_ask_what_else_a_change_brought(question: str, what_else: bool) -> None:
+    assert asks_what_else(question) == what_else
 
 
 def test_cues_find_commit_questions() -> None:

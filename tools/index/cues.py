@@ -58,6 +58,11 @@ _TWO_THINGS = re.compile(
     r"|do|can|should)\b",
     re.IGNORECASE,
 )
+_WHAT_ELSE = re.compile(
+    r"\bwhat (?:else|other)\b|\balong with\b|\brode along\b|\bsame commit\b|\bcame with\b"
+    r"|\bwent (?:in|into) with\b",
+    re.IGNORECASE,
+)
 
 
 _HOW_TO = re.compile(
@@ -119,6 +124,11 @@ def literal_names(question: str) -> frozenset[str]:
     whole name.
     """
     return frozenset(m.group(0).lower() for m in _LITERAL_NAME.finditer(question))
+
+
+def asks_what_else(question: str) -> bool:
+    """Whether a question asks what else a change brought ("what else went in with it?")."""
+    return _WHAT_ELSE.search(question) is not None
 
 
 def asks_how_to(question: str) -> bool:

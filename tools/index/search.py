@@ -272,8 +272,9 @@ class Retriever:
         """Hybrid order (``tools.index.rerank``): chunks of the reranked records, best first.
 
         Returns:
-            At most ``k`` chunk ids, at most ``MAX_CHUNKS_PER_RECORD`` per record, and each
-            record's score and features.
+            At most ``k`` chunk ids, at most ``MAX_CHUNKS_PER_RECORD`` per record (a
+            commit's first among them: its message, when only its changed files matched),
+            and each record's score and features.
         """
         chunk_rrf = rrf([[f for f, _ in dense], [f for f, _ in lexical]], self.options.rrf_k)
         candidates = list(
@@ -295,6 +296,10 @@ class Retriever:
         for f in candidates:
             if f in docs and len(by_doc.setdefault(docs[f], [])) < MAX_CHUNKS_PER_RECORD:
                 by_doc[docs[f]].append(f)
+        commits = [doc for doc, _, _ in records[:k] if best[doc]["source"] == "git"]
+        for doc, ids in version.doc_chunk_ids(commits).items():
+            if ids[0] not in by_doc[doc]:  # a commit says what it is in its message
+                by_doc[doc] = [ids[0], *by_doc[doc][: MAX_CHUNKS_PER_RECORD - 1]]
         top = [f for doc, _, _ in records for f in by_doc[doc]][:k]
         return top, {doc: (score, features) for doc, score, features in records}
 
