@@ -171,6 +171,21 @@ def test_what_else_a_commit_brought_is_the_rest_of_its_message(corpus_dir, tmp_p
     _every_sentence_cited(brought)
 
 
+def test_a_commit_message_that_is_its_subject_is_not_quoted_again(corpus_dir, tmp_path, settings):
+    lines = (corpus_dir / "git" / "appc-daemon.commits.jsonl").read_text("utf-8").splitlines()
+    export = tmp_path / "appc-daemon.commits.jsonl"
+    export.write_text(next(ln for ln in lines if json.loads(ln)["sha"].startswith("358e87ea")))
+    repo = rebuild_repo(export, tmp_path / "appc-daemon")
+    facts = hits_from_records(list(load_git_repo(repo, StageReport("git"))))
+
+    question = "When was the repo migrated to Lerna.js, and what else went into that commit?"
+    answer = fuse(question, facts, None, settings)["answer"]
+
+    # the lead says the two-sentence message as one: "Lerna.js; [DAEMON-55] Added ..."
+    assert answer.count("Migrated repo to use Lerna.js") == 1
+    assert "[DAEMON-55] Added retire.js to check" in answer
+
+
 def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir, commits, settings):
     facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
     result = fuse(f"What is {KEY} about?", facts, None, settings)

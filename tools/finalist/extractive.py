@@ -30,7 +30,7 @@ from tools.finalist.citations import (
     table_rows,
     tag_sentence,
 )
-from tools.finalist.leads import lead
+from tools.finalist.leads import lead, one_sentence
 from tools.finalist.prompts import refusal
 from tools.index.cues import (
     asks_about_change,
@@ -587,7 +587,7 @@ def _lead_and_rest(
     if not head:
         return [], mine
     said = Candidate(group[0], -1, head, tuple(terms(head)))
-    rest = [c for c in mine if not _similar(c, said) and c.text.rstrip(".") not in head]
+    rest = [c for c in mine if not _similar(c, said) and one_sentence(c.text) not in head]
     return [tag_sentence(head, f"[{group[0] + 1}]")], rest
 
 
