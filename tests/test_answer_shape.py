@@ -246,6 +246,30 @@ def test_a_sentence_that_refers_back_comes_with_the_one_it_refers_to(corpus_dir,
     )
 
 
+def test_a_page_goes_on_into_the_sentence_that_refers_back(corpus_dir, settings):
+    path = "packages/appcd-response/messages/en/4xx/404.1-NOT_SUBSCRIBED.md"
+    page = hits_from_records([doc_record(corpus_dir, "appc-daemon", path)])
+    question = "What happens when a client unsubscribes from a topic it is not subscribed to?"
+
+    answer = fuse(question, page, None, settings)["answer"]
+
+    # the next sentence says what the question asks, in none of its words
+    assert answer == (
+        "The client is not subscribed and thus there is no subscription to unsubscribe from "
+        "[1]. This is not considered an error because the action has no effect [1]."
+    )
+
+
+def test_an_issue_does_not_go_on_into_the_next_sentence(corpus_dir, settings):
+    issue = hits_from_records([jira_record(corpus_dir, "ALOY-1685")])
+    question = "Does alloy compile run even when no files change?"
+
+    answer = fuse(question, issue, None, settings)["answer"]
+
+    assert "executed on every incremental build, even if no files change [1]." in answer
+    assert "This takes a huge amount of our total build time" not in answer
+
+
 def test_the_sentence_referred_back_to_is_not_quoted_twice(settings):
     subject = "Fix daemon crash on startup without a config file"
     commit = SourceRecord(

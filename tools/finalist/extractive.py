@@ -603,7 +603,8 @@ def _part(
     """One record's paragraph: its lead, best ``limit`` sentences, closing and ``extra``.
 
     Every sentence is cited. A record without a lead (a document) gets one sentence more.
-    A sentence that refers back ("It is the mediator ...") comes with the one before it.
+    A sentence that refers back ("It is the mediator ...") comes with the one before it,
+    and on a page, one chosen comes with the next when that refers back (``_neighbours``).
     A label that sentences in a row share (the version of changelog entries) is said once,
     before the first. A sentence that introduces a list ("do the following", "on these
     machines:") is followed by the list's items from ``pool``, one a line, at most
@@ -611,7 +612,7 @@ def _part(
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
-    chosen += _antecedents(chosen, pool, " ".join(lines))
+    chosen += _neighbours(facts, chosen, pool, " ".join(lines))
     for c in closing:  # labelled, it replaces the same sentence chosen for its words
         twin = next((n for n, other in enumerate(chosen) if _similar(c, other)), None)
         if twin is None:
@@ -636,29 +637,35 @@ def _part(
     ).strip()
 
 
-def _antecedents(
-    chosen: Sequence[Candidate], pool: Sequence[Candidate], said: str
+def _neighbours(
+    facts: Sequence[Hit], chosen: Sequence[Candidate], pool: Sequence[Candidate], said: str
 ) -> list[Candidate]:
-    """The sentence before each chosen one that refers back to it ("It is the mediator").
+    """The sentences next to chosen ones that they read with.
 
-    Not when the lead (``said``) or a chosen sentence already says it (the subject of a
-    commit, a sentence two overlapping chunks share).
+    The sentence before each chosen one that refers back to it ("It is the mediator"),
+    and on a page, the sentence after each chosen one that refers back to it ("This is not
+    considered an error because ..."): a reference page goes on from one sentence to the
+    next, an issue's thread often to another point. Only within one section or comment,
+    and not when the lead (``said``) or a chosen sentence already says it (the subject of
+    a commit, a sentence two overlapping chunks share).
     """
     found: list[Candidate] = []
     for c in chosen:
-        if not _REFERS_BACK.match(c.text) or c.listed or c.row:
+        if c.listed or c.row:
             continue
         seq = [x for x in pool if x.fact == c.fact]
         at = seq.index(c) if c in seq else 0
-        before = seq[at - 1] if at else None
-        if (
-            before is not None
-            and not any(_similar(before, other) for other in (*chosen, *found))
-            and before.text.rstrip(".") not in said
-            and not (before.listed or before.row or before.code)
-            and (before.under, before.comment) == (c.under, c.comment)
-        ):
-            found.append(before)
+        near = [seq[at - 1]] if at and _REFERS_BACK.match(c.text) else []
+        if facts[c.fact].get("source") == "docs" and not c.code and at + 1 < len(seq):
+            near += [n for n in seq[at + 1 : at + 2] if _REFERS_BACK.match(n.text)]
+        for n in near:
+            if (
+                not any(_similar(n, other) for other in (*chosen, *found))
+                and n.text.rstrip(".") not in said
+                and not (n.listed or n.row or n.code)
+                and (n.under, n.comment) == (c.under, c.comment)
+            ):
+                found.append(n)
     return found
 
 
