@@ -20,7 +20,8 @@ _YEAR = re.compile(r"(?<![\w-])((?:19|20)\d\d)\b")
 """A year, not the number of an issue key (``TIMOB-2015``)."""
 _CHANGED = (
     r"(?:changed|added|fixed|made|removed|switched|wrote|committed|contributed|introduced"
-    r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified)"
+    r"|got rid|bumped|upgraded|replaced|renamed|refactored|reverted|dropped|touched|modified"
+    r"|merged)"
 )
 _WHAT_FIXED = (
     r"\bwhat (?:fixed|changed)\b|\bwhat (?:was|were|is) (?:the|that|this) (?:fix|change)(?:e?s)?\b"
@@ -28,6 +29,7 @@ _WHAT_FIXED = (
 _WHAT_THE_FIX_WAS = re.compile(_WHAT_FIXED, re.IGNORECASE)
 _ABOUT_CHANGE = re.compile(
     rf"\bcommit(?:s|ted)?\b|{_WHAT_FIXED}|\bwhich (?:change|fix)\b"
+    r"|\bthe (?:[\w.'-]+ ){0,3}(?:fix|change|patch) (?:for|to)\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
     rf"|\bwho\b.*\b{_CHANGED}\b"
     r"|\bwhat did (?:[\w.'-]+ ){0,2}(?!to )[\w.'-]+ (?:change|fix|add|remove|commit|introduce"
