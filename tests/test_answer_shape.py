@@ -169,6 +169,8 @@ def test_what_else_a_commit_brought_is_the_rest_of_its_message(corpus_dir, tmp_p
     assert "Fixed bug with errors during shutdown" in brought
     assert "[DAEMON-47]" not in brought  # a few sentences, not the whole message
     _every_sentence_cited(brought)
+    assert "- ... and 2 more files" in facts[-1]["text"]  # 52 changed, 50 listed
+    assert not [c.text for c in candidates(facts) if "more files" in c.text]  # not a sentence
 
 
 def test_a_commit_message_that_is_its_subject_is_not_quoted_again(corpus_dir, tmp_path, settings):

@@ -18,6 +18,8 @@ SHORT_SHA = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 characters, letters and digits both."""
 FILES_HEADING = "Changed files:"
 """The line that opens the list of changed files closing a commit record's text."""
+MORE_FILES = "... and {} more files"
+"""The last item of a list of changed files cut short, with how many it leaves out."""
 COMMENT_HEADING = re.compile(
     r"^## Comment by (?P<author>.+?) on (?P<date>\d{4}-\d{2}-\d{2})[ \t]*$", re.MULTILINE
 )

@@ -24,7 +24,7 @@ from tools.finalist.citations import (
     tag_sentence,
 )
 from tools.index.fields import BM25_VERSION_PREFIX
-from tools.records import COMMENT_HEADING, Hit
+from tools.records import COMMENT_HEADING, MORE_FILES, Hit
 from tools.stemming import fold
 
 MIN_WORDS = 4
@@ -59,6 +59,7 @@ _RELEASE_NUMBER = re.compile(r"\[?(v?\d+\.\d+\.\d+[\w.-]*)(?:\]|\s|$)")
 _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
 _NAME_HEADING = re.compile(r"(?=\S*(?:[._/]\w|\d))[\w$@-]+(?:[._/][\w$@-]+)*")
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
+_MORE_FILES = re.compile(re.escape(MORE_FILES).replace(re.escape("{}"), r"\d+"))
 _CODE_PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _COMMENTED_LINE = re.compile(
     r"^[^\n]*?\S[ \t]+(?://|#(?=[ \t]))[ \t]*(?:\S+[ \t]+){3,}\S[^\n]*$", re.MULTILINE
@@ -308,6 +309,8 @@ def _sentence(
     if len(_visible(sentence).split()) < words or len(sentence) > MAX_SENTENCE_CHARS:
         return None
     intro = sentence.endswith(":") and bool(_LIST_AFTER.match(text, end))
+    if _MORE_FILES.fullmatch(sentence):
+        return None  # how many changed files a commit's list leaves out
     if MARKER.search(sentence) or (sentence.endswith(":") and not (code or item or intro)):
         return None
     if sentence.startswith("`") and sentence.replace("`", "") in quoted:

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tools.loaders.git_merges import MergedBy, merged_by, parent_graph
 from tools.loaders.jira_markup import fence
-from tools.records import FILES_HEADING, SourceRecord
+from tools.records import FILES_HEADING, MORE_FILES, SourceRecord
 from tools.report import StageReport
 
 MAX_LISTED_FILES = 50
@@ -240,7 +240,7 @@ def _file_list(files: list[dict[str, Any]]) -> str:
             counts = f"renamed from {entry['old_path']}, {counts}"
         lines.append(f"- {entry['path']} ({counts})")
     if len(files) > MAX_LISTED_FILES:
-        lines.append(f"- ... and {len(files) - MAX_LISTED_FILES} more files")
+        lines.append(f"- {MORE_FILES.format(len(files) - MAX_LISTED_FILES)}")
     return "\n".join(lines)
 
 
