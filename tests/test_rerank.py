@@ -12,6 +12,7 @@ from tools.index.cues import (
     asks_two_things,
     asks_what_else,
     literal_names,
+    month_words,
     placed_as_names,
     question_period,
     written_as_names,
@@ -85,6 +86,7 @@ def test_literal_names(question: str, names: set[str]) -> None:
         ("What was the fix for the watcher leak?", True),
         ("What was the April 2021 fix for DAEMON-342 about?", True),
         ("Who merged the Node.js 11 support fix, and when?", True),
+        ("Why did Ewan change the user agent check in the gulpfile?", True),
         ("Is there a change to the config format planned?", False),
         ("Jan touched common.js in October 2019; what was that fix about?", True),
         ("Which commit made widgets stop requiring a views folder?", True),
@@ -161,6 +163,20 @@ def test_questions_that_ask_two_things(question: str, two: bool) -> None:
 )
 def test_questions_that_ask_what_else_a_change_brought(question: str, what_else: bool) -> None:
     assert asks_what_else(question) == what_else
+
+
+def test_the_month_a_question_dates_by_is_no_unseen_word() -> None:
+    assert month_words("a fix in Sept 2019, and one in March, 2020") == {"sept", "march"}
+    assert question_period("Jan pushed a fix in Sept 2019") == ("2019-09-01", "2019-10-01")
+    assert month_words("in may we shipped it") == set()  # no year: no date
+
+    class NoSept(Vocabulary):
+        def document_frequency(self, terms):
+            return {t: 0 if t in ("sept", "kubernetes") else 100 for t in terms}, self.chunks
+
+    cues = question_cues("What did Jan fix for Kubernetes in Sept 2019?", NoSept())
+    assert cues.unknown == {"kubernetes"}  # not "sept", which no chunk holds either
+    assert cues.unknown_names == {"kubernetes"}
 
 
 def test_cues_find_commit_questions() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from tools.index.fields import MONTHS
 
 _MONTH = re.compile(
-    r"\b(" + "|".join(m[:3] for m in MONTHS) + r")[a-z]*\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b",
+    r"\b((?:" + "|".join(m[:3] for m in MONTHS) + r")[a-z]*)\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b",
     re.IGNORECASE,
 )
 _ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b")
@@ -32,8 +32,8 @@ _ABOUT_CHANGE = re.compile(
     r"|\bthe (?:[\w.'-]+ ){0,3}(?:fix|change|patch) (?:for|to)\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
     rf"|\bwho\b.*\b{_CHANGED}\b"
-    r"|\bwhat did (?:[\w.'-]+ ){0,2}(?!to )[\w.'-]+ (?:change|fix|add|remove|commit|introduce"
-    r"|replace|rename|refactor)\b"
+    r"|\b(?:what|why) did (?:[\w.'-]+ ){0,2}(?!to )[\w.'-]+ (?:change|fix|add|remove|commit"
+    r"|introduce|replace|rename|refactor)\b"
     r"|\bfiles?\b[^?]*\b(?:changed|touched|modified|edited)\b"
     r"|\bfiles?\b(?>[^?]*?\b(?:did|does)\b)[^?]*\b(?:change|touch|modify)\b"
     r"|\bwhich [\w.-]+ (?:was|were) (?:changed|modified|touched|edited|rewritten)\b",
@@ -176,6 +176,14 @@ def question_period(question: str) -> tuple[str, str] | None:
     if year:
         return f"{year.group(1)}-01-01", f"{int(year.group(1)) + 1}-01-01"
     return None
+
+
+def month_words(question: str) -> frozenset[str]:
+    """The names of the months a question dates by, lower-cased as written ("sept").
+
+    Dates, not words the sources should hold: "in Sept 2019" is a period.
+    """
+    return frozenset(m.group(1).lower() for m in _MONTH.finditer(question))
 
 
 def _month_span(year: int, month: int) -> tuple[str, str]:

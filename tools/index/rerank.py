@@ -84,6 +84,7 @@ from tools.index.cues import (
     asks_about_release,
     asks_how_to,
     literal_names,
+    month_words,
     placed_as_names,
     question_period,
     says_release,
@@ -163,7 +164,8 @@ class Cues:
         terms: Its BM25 tokens.
         weights: The BM25 inverse document frequency of each term in the index.
         unknown: The terms no indexed chunk holds in any form (``transactions`` is known
-            where ``transaction`` is; none below ``MIN_CHUNKS_FOR_UNSEEN`` chunks).
+            where ``transaction`` is; none below ``MIN_CHUNKS_FOR_UNSEEN`` chunks; not the
+            name of a month it dates by, "in Sept 2019").
         unknown_names: Those of them the question writes as names.
         rare_names: Known terms the question writes as names that few chunks hold
             (``RARE_NAME_SHARE``).
@@ -194,9 +196,10 @@ def question_cues(question: str, vocabulary: Vocabulary) -> Cues:
     """Parse the cues of :class:`Cues` from a question against the index's words."""
     terms = frozenset(bm25_tokenize([question])[0])
     df, n = vocabulary.document_frequency(terms)
+    dated = month_words(question)
     unknown = frozenset(
         t
-        for t in terms
+        for t in terms - dated
         if not df[t] and n >= MIN_CHUNKS_FOR_UNSEEN and not vocabulary.holds_a_form_of(t)
     )
     unwritten = frozenset(
