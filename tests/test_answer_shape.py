@@ -173,6 +173,22 @@ def test_what_else_a_commit_brought_is_the_rest_of_its_message(corpus_dir, tmp_p
     assert not [c.text for c in candidates(facts) if "more files" in c.text]  # not a sentence
 
 
+def test_why_a_commit_was_made_is_the_rest_of_its_message(corpus_dir, tmp_path, settings):
+    lines = (corpus_dir / "git" / "alloy.commits.jsonl").read_text("utf-8").splitlines()
+    export = tmp_path / "alloy.commits.jsonl"
+    export.write_text(next(ln for ln in lines if json.loads(ln)["sha"].startswith("30b43728")))
+    repo = rebuild_repo(export, tmp_path / "alloy")
+    facts = hits_from_records(list(load_git_repo(repo, StageReport("git"))))
+
+    which = fuse("Which commit made Alloy explicitly assign the globals?", facts, None, settings)
+    why = fuse("Why did Ewan change Alloy to assign the globals?", facts, None, settings)
+
+    reason = "The attempt to inject when required was cute but had some flaws"
+    assert reason not in which["answer"]
+    assert reason in why["answer"]  # the body says why, in none of the question's words
+    _every_sentence_cited(why["answer"])
+
+
 def test_a_commit_message_that_is_its_subject_is_not_quoted_again(corpus_dir, tmp_path, settings):
     lines = (corpus_dir / "git" / "appc-daemon.commits.jsonl").read_text("utf-8").splitlines()
     export = tmp_path / "appc-daemon.commits.jsonl"

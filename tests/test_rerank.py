@@ -158,6 +158,7 @@ def test_questions_that_ask_two_things(question: str, two: bool) -> None:
         ("When was xmldom bumped, and which files changed along with it?", True),
         ("What else should I configure before starting the daemon?", True),
         ("Which commit turned telemetry off by default?", False),
+        ("Why did Ewan change the user agent check?", False),  # why: not what else
         ("What did Ewan add to appcd-fs in October 2018?", False),
     ],
 )

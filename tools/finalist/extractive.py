@@ -39,6 +39,7 @@ from tools.index.cues import (
     asks_two_things,
     asks_what_else,
     asks_what_fixed,
+    asks_why,
     question_period,
 )
 from tools.index.embeddings import EmbeddingError
@@ -62,8 +63,8 @@ second answer the best four, all about the first, often miss; set on the six tun
 110 words at the median)."""
 ALONG_SENTENCES = 3
 """Sentences of a commit's message quoted besides its best one when the question asks what
-else it brought ("what else went in with it?"), which share no word with the question;
-three and five gained the same facts on the tuning sets."""
+else it brought ("what else went in with it?") or why, which share no word with the
+question; three and five gained the same facts on the tuning sets."""
 MAX_STEPS = 6
 MAX_COMMITS = 2
 MIN_FILE_NAME = 5
@@ -327,9 +328,9 @@ def extractive_answer(
       author; made in that month or year when the question names one),
       non-merges first; each with its lead (short sha, author, date, subject,
       files) and its best sentence (and the rest of its message when the question asks
-      what else it brought: ``_message``); then, when the question asks what the fix was, when
-      or in which release, the issue they cite, with its lead and best sentence
-      (``_issue_is_asked``).
+      what else it brought or why: ``_message``); then, when the question asks what the
+      fix was, when or in which release, the issue they cite, with its lead and best
+      sentence (``_issue_is_asked``).
     - Otherwise one record (quoting the next ones cost precision more than they added):
       the first one retrieved when a sentence of it, or the title of an issue or commit
       (its lead), shares a question term (retrieval weighs the whole record, its fields and
@@ -530,10 +531,11 @@ def _message(
 ) -> tuple[list[tuple[float, Candidate]], int]:
     """The ranking and the number of sentences to quote a commit by.
 
-    Its best sentence; for a question asking what else it brought, the rest of its message
-    too, in reading order after the ranked ones, ``ALONG_SENTENCES`` more.
+    Its best sentence; for a question asking what else it brought or why, the rest of its
+    message too (where its body says the reason, in words of its own), in reading order
+    after the ranked ones, ``ALONG_SENTENCES`` more.
     """
-    if not asks_what_else(question):
+    if not (asks_what_else(question) or asks_why(question)):
         return ranked, 1
     have = {c for _, c in ranked}
     rest = [(0.0, c) for c in pool if c.fact in group and c not in have and not c.listed]

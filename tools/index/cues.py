@@ -60,6 +60,7 @@ _TWO_THINGS = re.compile(
     r"|do|can|should)\b",
     re.IGNORECASE,
 )
+_WHY = re.compile(r"\bwhy\b|\breasons?\b|\bwhat for\b|\bpurpose\b", re.IGNORECASE)
 _WHAT_ELSE = re.compile(
     r"\bwhat (?:else|other)\b|\balong with\b|\brode along\b|\bsame commit\b|\bcame with\b"
     r"|\bwent (?:in|into) with\b",
@@ -131,6 +132,11 @@ def literal_names(question: str) -> frozenset[str]:
 def asks_what_else(question: str) -> bool:
     """Whether a question asks what else a change brought ("what else went in with it?")."""
     return _WHAT_ELSE.search(question) is not None
+
+
+def asks_why(question: str) -> bool:
+    """Whether a question asks why ("why did Ewan change ...?", "what was the reason ...?")."""
+    return _WHY.search(question) is not None
 
 
 def asks_how_to(question: str) -> bool:
