@@ -204,6 +204,21 @@ def test_a_commit_message_that_is_its_subject_is_not_quoted_again(corpus_dir, tm
     assert "[DAEMON-55] Added retire.js to check" in answer
 
 
+def test_the_commit_of_an_open_issue_no_commit_cites_is_refused(corpus_dir, commits, settings):
+    open_issue = hits_from_records([jira_record(corpus_dir, "ALOY-1200")])
+    question = "Which commit added the CLI option to generate a Titanium project (ALOY-1200)?"
+
+    result = fuse(question, open_issue, None, settings)
+
+    assert result["refused"] and result["answer"].endswith("no commit cites ALOY-1200 (Open).")
+    about = fuse("What does ALOY-1200 ask for?", open_issue, None, settings)
+    assert not about["refused"]  # the issue itself answers what it is
+    fixed = hits_from_records([jira_record(corpus_dir, KEY)])  # resolved, though no commit
+    assert not fuse(f"Which commit fixed {KEY}?", fixed, None, settings)["refused"]
+    cited = hits_from_records([jira_record(corpus_dir, KEY), *commits])
+    assert not fuse(f"Which commit fixed {KEY}?", cited, None, settings)["refused"]
+
+
 def test_a_question_not_about_a_change_answers_from_the_first_record(corpus_dir, commits, settings):
     facts = hits_from_records([jira_record(corpus_dir, KEY), *commits])
     result = fuse(f"What is {KEY} about?", facts, None, settings)

@@ -1,10 +1,12 @@
 """Whether retrieved facts are about the question at all, before any answer is composed.
 
-Hybrid search always returns something; three signals say when that something is not an
+Hybrid search always returns something; four signals say when that something is not an
 answer:
 
 - the question names a record (a Jira key such as ``ALOY-99999``, a commit sha) that no fact
   is and no fact mentions;
+- the question asks for the commit of an issue it names that is still open and that no
+  commit cites ("which commit switched plugins to worker threads (DAEMON-320)?");
 - the question names something no indexed chunk holds (``Sentry`` or ``ALLOY_CACHE_DIR`` in
   an Alloy corpus, or a word where a tool's name goes, "written in python":
   ``features["unknown_names"]``) and the best fact does not cover most of it
@@ -35,6 +37,7 @@ from collections.abc import Sequence
 from tools.finalist.candidates import KEY, STOPWORDS
 from tools.finalist.citations import fact_ref
 from tools.finalist.extractive import names_fact
+from tools.index.cues import asks_for_a_commit
 from tools.records import SHORT_SHA, Hit
 
 MIN_COVERAGE = 0.3
@@ -60,6 +63,9 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
         lowered = name.lower()
         if not any(r == lowered or r.startswith(lowered) for r in refs) and lowered not in texts:
             return f"no indexed record is or mentions {name}"
+    uncited = _uncited_open_issues(question, facts)
+    if uncited:
+        return f"no commit cites {uncited}"
     if names or any(names_fact(question, f) for f in facts):
         return None  # the records it names are among the facts
     features = facts[0].get("features") if facts else None
@@ -70,6 +76,30 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
         what = ", ".join(f'"{t}"' for t in missing[:3]) or "what the question asks about"
         return f"the best-matching sources never mention {what}"
     return None
+
+
+def _uncited_open_issues(question: str, facts: Sequence[Hit]) -> str:
+    """The open issues a question asks the commit of that no commit cites ("DAEMON-320, Open").
+
+    Linked commits come with the issue a question names (``expand_links``), so none among
+    the facts means none in the index; an issue still open was not fixed by another way.
+    """
+    if not asks_for_a_commit(question):
+        return ""
+    keys = set(KEY.findall(question))
+    issues = [f for f in facts if f.get("source") == "jira" and fact_ref(f) in keys]
+    cited = {
+        link.partition(":")[2]
+        for f in facts
+        if f.get("source") == "git"
+        for link in (f.get("metadata") or {}).get("links") or []
+    }
+    found = [
+        f"{fact_ref(f)} ({(f.get('metadata') or {}).get('status')})"
+        for f in dict((fact_ref(f), f) for f in issues).values()
+        if fact_ref(f) not in cited and not (f.get("metadata") or {}).get("resolution")
+    ]
+    return ", ".join(found) if found and len(found) == len(keys) else ""
 
 
 def _both_rank_first(fact: Hit) -> bool:

@@ -60,6 +60,10 @@ _TWO_THINGS = re.compile(
     r"|do|can|should)\b",
     re.IGNORECASE,
 )
+_FOR_A_COMMIT = re.compile(
+    r"\bcommits?\b(?! message)|\bwhat fixed\b|\bwhich (?:change|fix)\b|\bpull request\b",
+    re.IGNORECASE,
+)
 _WHY = re.compile(r"\bwhy\b|\breasons?\b|\bwhat for\b|\bpurpose\b", re.IGNORECASE)
 _WHAT_ELSE = re.compile(
     r"\bwhat (?:else|other)\b|\balong with\b|\brode along\b|\bsame commit\b|\bcame with\b"
@@ -132,6 +136,11 @@ def literal_names(question: str) -> frozenset[str]:
 def asks_what_else(question: str) -> bool:
     """Whether a question asks what else a change brought ("what else went in with it?")."""
     return _WHAT_ELSE.search(question) is not None
+
+
+def asks_for_a_commit(question: str) -> bool:
+    """Whether a question asks for a commit ("which commit ...?", "what fixed ...?")."""
+    return _FOR_A_COMMIT.search(question) is not None
 
 
 def asks_why(question: str) -> bool:
