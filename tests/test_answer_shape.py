@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.test_finalist_extractive import doc_record, hits_from_records, jira_record
+from tests.test_finalist_extractive import (
+    commit_record,
+    doc_record,
+    hits_from_records,
+    jira_record,
+)
 from tools.config import Settings
 from tools.finalist import fuse, sentence_meaning, verify_citations
 from tools.finalist.candidates import Candidate, _code_parts, _imports, candidates, terms
@@ -151,11 +156,7 @@ def test_a_question_about_commits_gets_the_next_on_its_file_or_by_its_author(cor
 
 
 def test_what_else_a_commit_brought_is_the_rest_of_its_message(corpus_dir, tmp_path, settings):
-    lines = (corpus_dir / "git" / "appc-daemon.commits.jsonl").read_text("utf-8").splitlines()
-    export = tmp_path / "appc-daemon.commits.jsonl"
-    export.write_text(next(ln for ln in lines if json.loads(ln)["sha"].startswith("aebd28f4")))
-    repo = rebuild_repo(export, tmp_path / "appc-daemon")
-    facts = hits_from_records(list(load_git_repo(repo, StageReport("git"))))
+    facts = hits_from_records([commit_record(corpus_dir, "appc-daemon", "aebd28f4", tmp_path)])
     what = "Chris's commit that made appcd-nodejs download the signed Node executable on macOS"
 
     alone = fuse(f"Which was {what}?", facts, None, settings)["answer"]
@@ -174,11 +175,7 @@ def test_what_else_a_commit_brought_is_the_rest_of_its_message(corpus_dir, tmp_p
 
 
 def test_why_a_commit_was_made_is_the_rest_of_its_message(corpus_dir, tmp_path, settings):
-    lines = (corpus_dir / "git" / "alloy.commits.jsonl").read_text("utf-8").splitlines()
-    export = tmp_path / "alloy.commits.jsonl"
-    export.write_text(next(ln for ln in lines if json.loads(ln)["sha"].startswith("30b43728")))
-    repo = rebuild_repo(export, tmp_path / "alloy")
-    facts = hits_from_records(list(load_git_repo(repo, StageReport("git"))))
+    facts = hits_from_records([commit_record(corpus_dir, "alloy", "30b43728", tmp_path)])
 
     which = fuse("Which commit made Alloy explicitly assign the globals?", facts, None, settings)
     why = fuse("Why did Ewan change Alloy to assign the globals?", facts, None, settings)
@@ -190,11 +187,7 @@ def test_why_a_commit_was_made_is_the_rest_of_its_message(corpus_dir, tmp_path, 
 
 
 def test_a_commit_message_that_is_its_subject_is_not_quoted_again(corpus_dir, tmp_path, settings):
-    lines = (corpus_dir / "git" / "appc-daemon.commits.jsonl").read_text("utf-8").splitlines()
-    export = tmp_path / "appc-daemon.commits.jsonl"
-    export.write_text(next(ln for ln in lines if json.loads(ln)["sha"].startswith("358e87ea")))
-    repo = rebuild_repo(export, tmp_path / "appc-daemon")
-    facts = hits_from_records(list(load_git_repo(repo, StageReport("git"))))
+    facts = hits_from_records([commit_record(corpus_dir, "appc-daemon", "358e87ea", tmp_path)])
 
     question = "When was the repo migrated to Lerna.js, and what else went into that commit?"
     answer = fuse(question, facts, None, settings)["answer"]

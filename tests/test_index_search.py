@@ -8,16 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.test_finalist_extractive import _chunker, doc_record
+from tests.test_finalist_extractive import _chunker, commit_record, doc_record
 from tests.test_index_build import corpus_chunks, write_chunks
 from tools.config import Settings
 from tools.index.build import run_index
 from tools.index.rerank import WEIGHTS
 from tools.index.search import MAX_CHUNKS_PER_RECORD, Retriever, filter_clause, rrf
 from tools.index.store import IndexMismatchError, IndexNotFoundError, bm25_tokenize
-from tools.loaders.git import load_git_repo
-from tools.report import StageReport
-from tools.sample_data import rebuild_repo
 
 FIELDS = {
     "chunk_id",
@@ -191,10 +188,7 @@ def test_commits_are_found_by_author_month_and_what_they_did(
 
 
 def test_a_commit_found_by_its_files_comes_with_its_message(tmp_path: Path, corpus_dir: Path):
-    lines = (corpus_dir / "git" / "appc-daemon.commits.jsonl").read_text("utf-8").splitlines()
-    export = tmp_path / "appc-daemon.commits.jsonl"
-    export.write_text(next(ln for ln in lines if json.loads(ln)["sha"].startswith("aebd28f4")))
-    commit = next(load_git_repo(rebuild_repo(export, tmp_path / "repo"), StageReport("git")))
+    commit = commit_record(corpus_dir, "appc-daemon", "aebd28f4", tmp_path)
     chunks = _chunker().chunk(commit.to_dict())
     assert len(chunks) > MAX_CHUNKS_PER_RECORD  # the message, then its changed files
     write_chunks(tmp_path / "data", chunks + corpus_chunks(corpus_dir, limit=20))
