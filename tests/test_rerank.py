@@ -9,8 +9,10 @@ import pytest
 from tools.index.cues import (
     asks_about_change,
     asks_about_release,
+    asks_for_a_commit,
     asks_two_things,
     asks_what_else,
+    asks_why,
     literal_names,
     month_words,
     placed_as_names,
@@ -88,6 +90,10 @@ def test_literal_names(question: str, names: set[str]) -> None:
         ("Who merged the Node.js 11 support fix, and when?", True),
         ("Why did Ewan change the user agent check in the gulpfile?", True),
         ("Is there a change to the config format planned?", False),
+        ("Does the working directory change to the project folder?", False),
+        ("What is the recommended fix for the EADDRINUSE error?", False),
+        ("Why did my app's layout change after upgrading to Alloy 2.0?", False),
+        ("Why did the default port change in appcd 2.0?", False),
         ("Jan touched common.js in October 2019; what was that fix about?", True),
         ("Which commit made widgets stop requiring a views folder?", True),
         ("When was sourceMapper.js created?", True),
@@ -166,10 +172,28 @@ def test_questions_that_ask_what_else_a_change_brought(question: str, what_else:
     assert asks_what_else(question) == what_else
 
 
+@pytest.mark.parametrize(
+    ("question", "why", "for_a_commit"),
+    [
+        ("Why did Ewan change the user agent check?", True, False),
+        ("What was the reason for dropping Node 8?", True, False),
+        ("Which commit switched plugins to worker threads (DAEMON-320)?", False, True),
+        ("what fixed ALOY-1305?", False, True),
+        ("Which commit made the CLI print the reason a plugin failed?", False, True),
+        ("Which change does ALOY-1200 ask for?", False, False),
+        ("What does the commit for ALOY-12 say?", False, False),
+        ("Which commit is the first of the repository?", False, False),
+    ],
+)
+def test_questions_that_ask_why_or_for_a_commit(question: str, why: bool, for_a_commit: bool):
+    assert (asks_why(question), asks_for_a_commit(question)) == (why, for_a_commit)
+
+
 def test_the_month_a_question_dates_by_is_no_unseen_word() -> None:
     assert month_words("a fix in Sept 2019, and one in March, 2020") == {"sept", "march"}
     assert question_period("Jan pushed a fix in Sept 2019") == ("2019-09-01", "2019-10-01")
     assert month_words("in may we shipped it") == set()  # no year: no date
+    assert month_words("the JUnit 2020 reports and Decoder 2019") == set()  # not months
 
     class NoSept(Vocabulary):
         def document_frequency(self, terms):
@@ -300,6 +324,20 @@ def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> Non
     assert order == [COMMIT["doc_id"], issue["doc_id"]]
     named = [doc for doc, _, _ in rerank(cues, fused, rows, ["jira:ALOY-1"], set())]
     assert named[0] == "jira:ALOY-1"
+
+
+def test_a_commit_citing_the_issue_a_question_names_is_reranked_whatever_its_words() -> None:
+    issue = {"doc_id": "jira:ALOY-1", "source": "jira", "title": "Broken", "text": "x"}
+    issue["metadata"] = {}
+    rows = {COMMIT["doc_id"]: COMMIT, issue["doc_id"]: issue}
+    fused = {issue["doc_id"]: 2 / 61}  # neither list holds the commit
+    cues = question_cues("Which commit fixed ALOY-1?", vocabulary)
+
+    order = rerank(cues, fused, rows, ["jira:ALOY-1"], {COMMIT["doc_id"]})
+
+    assert [doc for doc, _, _ in order] == [issue["doc_id"], COMMIT["doc_id"]]  # its fix next
+    unlinked = rerank(cues, fused, rows, ["jira:ALOY-1"], set())
+    assert [doc for doc, _, _ in unlinked] == [issue["doc_id"]]  # only what the lists hold
 
 
 def _commit(sha: str, message: str, author: str, created: str, paths: list[str]) -> dict:

@@ -589,7 +589,7 @@ def _lead_and_rest(
     if not head:
         return [], mine
     said = Candidate(group[0], -1, head, tuple(terms(head)))
-    rest = [c for c in mine if not _similar(c, said) and one_sentence(c.text) not in head]
+    rest = [c for c in mine if not _similar(c, said) and not _says(head, c)]
     return [tag_sentence(head, f"[{group[0] + 1}]")], rest
 
 
@@ -639,6 +639,11 @@ def _part(
     ).strip()
 
 
+def _says(lead: str, c: Candidate) -> bool:
+    """Whether a record's lead already says a sentence, as the lead writes it (one line)."""
+    return one_sentence(c.text) in lead
+
+
 def _neighbours(
     facts: Sequence[Hit], chosen: Sequence[Candidate], pool: Sequence[Candidate], said: str
 ) -> list[Candidate]:
@@ -656,14 +661,16 @@ def _neighbours(
         if c.listed or c.row:
             continue
         seq = [x for x in pool if x.fact == c.fact]
-        at = seq.index(c) if c in seq else 0
+        if c not in seq:
+            continue
+        at = seq.index(c)
         near = [seq[at - 1]] if at and _REFERS_BACK.match(c.text) else []
         if facts[c.fact].get("source") == "docs" and not c.code and at + 1 < len(seq):
             near += [n for n in seq[at + 1 : at + 2] if _REFERS_BACK.match(n.text)]
         for n in near:
             if (
                 not any(_similar(n, other) for other in (*chosen, *found))
-                and n.text.rstrip(".") not in said
+                and not _says(said, n)
                 and not (n.listed or n.row or n.code)
                 and (n.under, n.comment) == (c.under, c.comment)
             ):

@@ -26,7 +26,7 @@ answer:
 Either way the finalist refuses instead of quoting a neighbour. A question whose named
 records are among the facts is on topic, also when it names a page by a name in its file
 name ("got a 404.3 back" and ``404.3-PROCESS_NOT_FOUND.md``: ``names_fact``). Hits from
-a plain search (no features) are judged by the first signal only.
+a plain search (no features) are judged by the first two signals only.
 """
 
 from __future__ import annotations
@@ -81,8 +81,10 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
 def _uncited_open_issues(question: str, facts: Sequence[Hit]) -> str:
     """The open issues a question asks the commit of that no commit cites ("DAEMON-320, Open").
 
-    Linked commits come with the issue a question names (``expand_links``), so none among
-    the facts means none in the index; an issue still open was not fixed by another way.
+    Search reranks every commit citing an issue the question names, right after the issue
+    when the question asks for a commit (``tools.index.rerank``, the ``fix`` feature), so
+    none among the facts means none in the index; an issue still open was not fixed
+    another way.
     """
     if not asks_for_a_commit(question):
         return ""

@@ -11,8 +11,10 @@ from collections.abc import Iterable
 
 from tools.index.fields import MONTHS
 
+_MONTH_NAME = "|".join(f"{m[:3]}(?:{m[3:]})?" for m in MONTHS) + "|sept"
+"""A month's name or its abbreviation ("Sep", "Sept"), not any word it starts (JUnit)."""
 _MONTH = re.compile(
-    r"\b((?:" + "|".join(m[:3] for m in MONTHS) + r")[a-z]*)\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b",
+    rf"\b({_MONTH_NAME})\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b",
     re.IGNORECASE,
 )
 _ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b")
@@ -29,10 +31,11 @@ _WHAT_FIXED = (
 _WHAT_THE_FIX_WAS = re.compile(_WHAT_FIXED, re.IGNORECASE)
 _ABOUT_CHANGE = re.compile(
     rf"\bcommit(?:s|ted)?\b|{_WHAT_FIXED}|\bwhich (?:change|fix)\b"
-    r"|\bthe (?:[\w.'-]+ ){0,3}(?:fix|change|patch) (?:for|to)\b"
+    r"|\b(?:what|which) was the (?:[\w.'-]+ ){0,3}(?:fix|change|patch) for\b"
     r"|\b(?:fix|fixed|change|changed|patch|patched) by\b|\bwhen (?:was|were|did)\b"
     rf"|\bwho\b.*\b{_CHANGED}\b"
-    r"|\b(?:what|why) did (?:[\w.'-]+ ){0,2}(?!to )[\w.'-]+ (?:change|fix|add|remove|commit"
+    r"|\b(?:what did |why did (?!(?:my|our|your|the|this|it|its|we|i)\b))"
+    r"(?:[\w.'-]+ ){0,2}(?!to )[\w.'-]+ (?:change|fix|add|remove|commit"
     r"|introduce|replace|rename|refactor)\b"
     r"|\bfiles?\b[^?]*\b(?:changed|touched|modified|edited)\b"
     r"|\bfiles?\b(?>[^?]*?\b(?:did|does)\b)[^?]*\b(?:change|touch|modify)\b"
@@ -61,10 +64,15 @@ _TWO_THINGS = re.compile(
     re.IGNORECASE,
 )
 _FOR_A_COMMIT = re.compile(
-    r"\bcommits?\b(?! message)|\bwhat fixed\b|\bwhich (?:change|fix)\b|\bpull request\b",
+    r"^\W*(?:(?:which|what) (?:commits?|pull requests?)\b"
+    r"(?! (?:does|do|is|are|was|were|would|should|says?)\b)|what fixed\b)",
     re.IGNORECASE,
 )
-_WHY = re.compile(r"\bwhy\b|\breasons?\b|\bwhat for\b|\bpurpose\b", re.IGNORECASE)
+_WHY = re.compile(
+    r"^\W*why\b|\bwhy (?:did|was|were|is|does|do)\b|\b(?:reasons?|purpose) (?:for|behind|of)\b"
+    r"|\bwhat for\b",
+    re.IGNORECASE,
+)
 _WHAT_ELSE = re.compile(
     r"\bwhat (?:else|other)\b|\balong with\b|\brode along\b|\bsame commit\b|\bcame with\b"
     r"|\bwent (?:in|into) with\b",
@@ -134,12 +142,15 @@ def literal_names(question: str) -> frozenset[str]:
 
 
 def asks_what_else(question: str) -> bool:
-    """Whether a question asks what else a change brought ("what else went in with it?")."""
+    """Whether a question asks what else ("what else went in with it?": of a commit)."""
     return _WHAT_ELSE.search(question) is not None
 
 
 def asks_for_a_commit(question: str) -> bool:
-    """Whether a question asks for a commit ("which commit ...?", "what fixed ...?")."""
+    """Whether a question asks for a commit as its answer ("which commit ...?").
+
+    "What fixed ...?" does too; "what does the commit say?" asks about one.
+    """
     return _FOR_A_COMMIT.search(question) is not None
 
 

@@ -420,9 +420,11 @@ def rerank(
         linked: Records linked to a named one.
 
     Returns:
-        The best ``RECORD_POOL`` fused records and the named ones, reranked.
+        The best ``RECORD_POOL`` fused records, the named ones and those linked to them
+        (of ``rows``), reranked.
     """
-    pool = list(dict.fromkeys([*sorted(fused, key=lambda d: (-fused[d], d))[:RECORD_POOL], *named]))
+    best = sorted(fused, key=lambda d: (-fused[d], d))[:RECORD_POOL]
+    pool = list(dict.fromkeys([*best, *named, *sorted(d for d in linked if d in rows)]))
     scored = []
     for doc in pool:
         features = record_features(cues, rows[doc], doc in linked, doc in named)

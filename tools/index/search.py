@@ -229,7 +229,7 @@ class Retriever:
         }
         scores = {"dense": dict(dense), "bm25": dict(lexical)}
         if mode == "hybrid":
-            top, record_scores = self._rerank(version, query, dense, lexical, named, k)
+            top, record_scores = self._rerank(version, query, dense, lexical, named, k, allowed)
         else:
             order = [f for f, _ in (dense if mode == "dense" else lexical)]
             top = (named + [f for f in order if f not in ranks["named"]])[:k]
@@ -268,8 +268,13 @@ class Retriever:
         lexical: list[tuple[int, float]],
         named: list[int],
         k: int,
+        allowed: np.ndarray | None,
     ) -> tuple[list[int], dict[str, tuple[float, dict[str, float]]]]:
         """Hybrid order (``tools.index.rerank``): chunks of the reranked records, best first.
+
+        Records linked to one the question names are reranked even when neither list holds
+        them (their first chunk stands for them): the commits citing ``ALOY-1305`` in "which
+        commit fixed ALOY-1305?", whatever words they use (``allowed``: the filters' ids).
 
         Returns:
             At most ``k`` chunk ids, at most ``MAX_CHUNKS_PER_RECORD`` per record (a
@@ -291,6 +296,13 @@ class Retriever:
                 best.setdefault(docs[f], rows[f])
         named_docs = list(dict.fromkeys(docs[f] for f in named if f in docs))
         linked = {dst for _, dst, _ in version.linked_docs(named_docs)}
+        firsts = [ids[0] for ids in version.doc_chunk_ids(sorted(linked - best.keys())).values()]
+        if allowed is not None:
+            firsts = [f for f in firsts if np.isin(f, allowed)]
+        for f, row in version.rows(firsts).items():
+            candidates.append(f)
+            docs[f] = row["doc_id"]
+            best[row["doc_id"]] = row
         records = rerank(question_cues(query, version), fused, best, named_docs, linked)
         by_doc: dict[str, list[int]] = {}
         for f in candidates:
