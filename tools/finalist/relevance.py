@@ -79,7 +79,7 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
 
 
 def _uncited_open_issues(question: str, facts: Sequence[Hit]) -> str:
-    """The open issues a question asks the commit of that no commit cites ("DAEMON-320, Open").
+    """The open issues a question asks the commit of that no commit cites ("DAEMON-320 (Open)").
 
     Search reranks every commit citing an issue the question names, right after the issue
     when the question asks for a commit (``tools.index.rerank``, the ``fix`` feature), so
