@@ -32,7 +32,8 @@ from tools.finalist.citations import (
     strip_markers,
     table_rows,
 )
-from tools.finalist.extractive import Closeness, _files_named, rank, select
+from tools.finalist.commits import files_named
+from tools.finalist.extractive import Closeness, rank, select
 from tools.index.embeddings import EmbeddingError, get_embedder
 from tools.loaders.git import load_git_repo
 from tools.records import SourceRecord
@@ -150,7 +151,7 @@ def test_a_question_about_commits_gets_the_next_on_its_file_or_by_its_author(cor
 
     facts = hits_from_records([found[2], found[0], found[1]])
     by_file = fuse("Which commits touched splash.css?", facts, None, settings)
-    assert not _files_named("Which commits changed splash.css.bak?", facts[0])
+    assert not files_named("Which commits changed splash.css.bak?", facts[0])
     commits = re.findall(r"^Commit \w+ by \w+ on [\d-]+: (.+?) \(changed", by_file["answer"], re.M)
     assert commits == [found[2].title, found[1].title]  # the next on splash.css, not by author
 

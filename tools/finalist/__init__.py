@@ -3,7 +3,7 @@
 :func:`fuse` (``tools.finalist.fuse``) holds the fusion policy; ``condense`` makes a
 follow-up standalone; ``citations`` checks and renumbers ``[n]`` markers; ``candidates``
 cuts facts into what may be quoted; ``extractive`` and ``llm_finalist`` are the two
-finalists.
+finalists, the first quoting commits by ``commits`` and a page's steps by ``steps``.
 """
 
 from tools.finalist.answer import ANSWER_KEYS

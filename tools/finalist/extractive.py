@@ -17,9 +17,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import takewhile
 
-from tools.finalist.candidates import KEY, Candidate, candidates, terms
+from tools.finalist.candidates import Candidate, candidates, terms
 from tools.finalist.chatter import is_chatter
 from tools.finalist.citations import (
     fact_ref,
@@ -30,22 +29,22 @@ from tools.finalist.citations import (
     table_rows,
     tag_sentence,
 )
+from tools.finalist.commits import (
+    answering_commits,
+    cited_issue,
+    issue_is_asked,
+    message_ranking,
+)
 from tools.finalist.leads import lead, one_sentence
 from tools.finalist.prompts import refusal
+from tools.finalist.steps import items_after, listing, steps
 from tools.index.cues import (
-    asks_about_change,
-    asks_about_release,
     asks_how_to,
     asks_two_things,
-    asks_what_else,
-    asks_what_fixed,
-    asks_why,
-    question_period,
 )
 from tools.index.embeddings import EmbeddingError
 from tools.index.fields import BM25_VERSION_PREFIX, VERSION
-from tools.index.store import dated_in
-from tools.records import COMMENT_HEADING, Hit, changed_paths
+from tools.records import COMMENT_HEADING, Hit
 
 log = logging.getLogger(__name__)
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
@@ -61,16 +60,7 @@ TWO_THINGS_SENTENCES = 2
 second answer the best four, all about the first, often miss; set on the six tuning sets
 (one more gained 2 facts, two more 6; the 30 answers of 424 it changes grew from 87 to
 110 words at the median)."""
-ALONG_SENTENCES = 3
-"""Sentences of a commit's message quoted besides its best one when the question asks what
-else it brought ("what else went in with it?") or why, which share no word with the
-question; three and five gained the same facts on the tuning sets."""
-MAX_STEPS = 6
-MAX_COMMITS = 2
-MIN_FILE_NAME = 5
-"""Characters of a file name that a question naming it is matched on (not ``a.js``)."""
 MAX_CLOSING_SENTENCES = 2
-MIN_SUBJECT_TERMS = 3
 TITLE_WEIGHT = 0.5
 MEANING_WEIGHT = 5.0
 """Added to a matching sentence's score per unit of its cosine with the question; set on
@@ -92,15 +82,8 @@ _EXPLAINS = re.compile(
     r"|regression|fix(?:es|ed)? (?:the|this) (?:issue|problem|bug|crash))\b",
     re.IGNORECASE,
 )
-_WHEN = re.compile(r"\bwhen\b", re.IGNORECASE)
 _REFERS_BACK = re.compile(r"(?:It|This|These|That|Those|They|Its|Their|Such)\b")
 """A sentence opening with a pronoun that points at the sentence before it."""
-_INTRODUCES = re.compile(r":$|\bthe following\b", re.IGNORECASE)
-_PLURAL_COMMITS = re.compile(r"\bcommits\b", re.IGNORECASE)
-_WHAT_DID = re.compile(r"^\W*what did\b", re.IGNORECASE)
-_ONE_COMMIT = re.compile(r"\bcommit\b", re.IGNORECASE)
-"""A question about one commit: "which commit ...", and "what did Tim commit ..." too (one
-change is asked about; the tuning sets lost precision when the verb let siblings in)."""
 _LEGAL = frozenset(terms("legal license licence licensing copyright"))
 """Words of a heading whose text is a project's legal boilerplate ("## Legal", "License"),
 quoted only when the question asks about it."""
@@ -328,14 +311,14 @@ def extractive_answer(
       author; made in that month or year when the question names one),
       non-merges first; each with its lead (short sha, author, date, subject,
       files) and its best sentence (and the rest of its message when the question asks
-      what else it brought or why: ``_message``); then, when the question asks what the
+      what else it brought or why); then, when the question asks what the
       fix was, when or in which release, the issue they cite, with its lead and best
-      sentence (``_issue_is_asked``).
+      sentence (``tools.finalist.commits``).
     - Otherwise one record (quoting the next ones cost precision more than they added):
       the first one retrieved when a sentence of it, or the title of an issue or commit
       (its lead), shares a question term (retrieval weighs the whole record, its fields and
       meaning), else the first one with a sentence matching the question well. Then:
-      for a how-to question answered by a document, its steps (``_steps``) when it has
+      for a how-to question answered by a document, its steps (``tools.finalist.steps``) when it has
       any (list items, commands; not table rows) where the answer is; for a document
       whose best sentence introduces a list, that sentence and the list; otherwise its lead,
       its ``MAX_RECORD_SENTENCES`` best sentences or table rows (``TWO_THINGS_SENTENCES``
@@ -358,28 +341,28 @@ def extractive_answer(
     closeness = Closeness(question, meaning)
     ranked = rank(question, facts, pool, closeness=closeness)
     groups = _records(facts)
-    commits = _commits(question, facts, groups)
+    commits = answering_commits(question, facts, groups)
     named = [g for g in groups if names_fact(question, facts[g[0]])]
     if not (ranked or commits or named):
         return Draft(refusal(NOTHING_MATCHES), status, True)
     if commits:
-        asked = _issue_is_asked(question, facts[commits[0][0]])
-        issue = _cited_issue(facts, groups, commits) if asked else []
-        parts = [_part(facts, g, *_message(question, g, ranked, pool)) for g in commits]
+        asked = issue_is_asked(question, facts[commits[0][0]])
+        issue = cited_issue(facts, groups, commits) if asked else []
+        parts = [_part(facts, g, *message_ranking(question, g, ranked, pool)) for g in commits]
         parts += [_part(facts, g, ranked, 1) for g in issue]
     else:
         focus, ranked = _focus(question, facts, groups, pool, ranked, named, closeness)
-        steps = ""
+        run = ""
         if asks_how_to(question) and facts[focus[0]].get("source") == "docs":
-            steps = _steps(facts, focus, pool, ranked)
-        if steps:
-            parts = [steps]
+            run = steps(facts, focus, pool, *_lead_and_rest(facts, focus, ranked))
+        if run:
+            parts = [run]
         else:
             why = _explanation(facts, focus, pool)
-            listing = "" if lead(facts[focus[0]]) else _listing(focus, pool, ranked)
+            items = "" if lead(facts[focus[0]]) else listing(focus, pool, ranked)
             closing = _closing(facts, focus, pool)
             limit = MAX_RECORD_SENTENCES + TWO_THINGS_SENTENCES * asks_two_things(question)
-            parts = [listing or _part(facts, focus, ranked, limit, why, pool, closing)]
+            parts = [items or _part(facts, focus, ranked, limit, why, pool, closing)]
     if not any(parts):  # a named record with nothing to quote and no lead
         return Draft(refusal(NOTHING_MATCHES), status, True)
     return Draft("\n\n".join(p for p in parts if p), status, False)
@@ -458,128 +441,6 @@ def _records(facts: Sequence[Hit]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _links(fact: Hit) -> set[str]:
-    return set((fact.get("metadata") or {}).get("links") or [])
-
-
-def _files_named(question: str, commit: Hit) -> set[str]:
-    """The paths a commit changed whose file name the question writes (``cla.yaml``)."""
-    paths = changed_paths(commit.get("metadata") or {})
-    return {
-        path
-        for path in paths
-        if len(name := path.rsplit("/", 1)[-1]) >= MIN_FILE_NAME
-        and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", question, re.IGNORECASE)
-    }
-
-
-def _in_period(fact: Hit, period: tuple[str, str] | None) -> bool:
-    """Whether a commit was made in the period a question names (any, when it names none)."""
-    return period is None or dated_in((fact.get("metadata") or {}).get("created"), period)
-
-
-def _author(fact: Hit) -> str | None:
-    return (fact.get("metadata") or {}).get("author")
-
-
-def _is_merge(fact: Hit) -> bool:
-    return bool((fact.get("metadata") or {}).get("merge"))
-
-
-def _commits(question: str, facts: Sequence[Hit], groups: list[list[int]]) -> list[list[int]]:
-    """The commit records that answer a question about a change (see ``extractive_answer``)."""
-    if not asks_about_change(question):
-        return []
-    first = facts[groups[0][0]]
-    anchors = {f"jira:{key}" for key in KEY.findall(question)}
-    if first.get("source") == "jira":
-        anchors.add(str(first.get("doc_id")))
-    commits = [g for g in groups if facts[g[0]].get("source") == "git"]
-    chosen = [g for g in commits if _links(facts[g[0]]) & anchors]
-    if not chosen and first.get("source") == "git":
-        one = bool(_ONE_COMMIT.search(question))
-        cited = set() if one else _links(first)
-        period = question_period(question)
-        plural = bool(_PLURAL_COMMITS.search(question)) or bool(
-            _WHAT_DID.search(question) and period and not one
-        )
-        files = _files_named(question, first) if plural else set()
-        by = _author(first) if plural and not files else None
-        chosen = [
-            groups[0],
-            *(
-                g
-                for g in commits[1:]
-                if (
-                    _links(facts[g[0]]) & cited
-                    or (by and _author(facts[g[0]]) == by)
-                    or files & set(changed_paths(facts[g[0]].get("metadata") or {}))
-                )
-                and _in_period(facts[g[0]], period)
-            ),
-        ]
-    if any(not _is_merge(facts[g[0]]) for g in chosen):  # a merge repeats what it merges
-        chosen = [g for g in chosen if not _is_merge(facts[g[0]])]
-    return chosen[:MAX_COMMITS]
-
-
-def _message(
-    question: str,
-    group: list[int],
-    ranked: list[tuple[float, Candidate]],
-    pool: Sequence[Candidate],
-) -> tuple[list[tuple[float, Candidate]], int]:
-    """The ranking and the number of sentences to quote a commit by.
-
-    Its best sentence; for a question asking what else it brought or why, the rest of its
-    message too (where its body says the reason, in words of its own), in reading order
-    after the ranked ones, ``ALONG_SENTENCES`` more.
-    """
-    if not (asks_what_else(question) or asks_why(question)):
-        return ranked, 1
-    have = {c for _, c in ranked}
-    rest = [(0.0, c) for c in pool if c.fact in group and c not in have and not c.listed]
-    return [*ranked, *rest], 1 + ALONG_SENTENCES
-
-
-def _issue_is_asked(question: str, commit: Hit) -> bool:
-    """Whether the issue the commits cite belongs in the answer about them.
-
-    It does when the question asks what the fix was ("what fixed ...?"), when, or about a
-    release or version (the issue says which version had the fix); not when it asks only
-    who made a change or which files it touched, which the commits say, nor when it names
-    the issue and asks which commit (``_only_the_commit_is_asked``).
-    """
-    if _only_the_commit_is_asked(question, commit):
-        return False
-    return bool(asks_what_fixed(question) or _WHEN.search(question) or asks_about_release(question))
-
-
-def _only_the_commit_is_asked(question: str, commit: Hit) -> bool:
-    """Whether a question naming the issue a commit cites asks only about the commit.
-
-    "Which commit fixed ALOY-455?" or "which files did the ALOY-654 fix touch?" ask about
-    the commit, whose subject says what it did ("[ALOY-654] Make sure legacy plugin only
-    runs ...", at least ``MIN_SUBJECT_TERMS`` content words besides the key); "what fixed
-    ALOY-455?" asks what the fix was, and the issue's context is part of that answer.
-    """
-    named = set(KEY.findall(question)) & {link.removeprefix("jira:") for link in _links(commit)}
-    subject = KEY.sub("", str(commit.get("title", "")))
-    return (
-        bool(named)
-        and not asks_what_fixed(question)
-        and len(set(terms(subject))) >= MIN_SUBJECT_TERMS
-    )
-
-
-def _cited_issue(
-    facts: Sequence[Hit], groups: list[list[int]], commits: list[list[int]]
-) -> list[list[int]]:
-    """The Jira record among the facts that the commits cite, if any."""
-    cited = set().union(*(_links(facts[g[0]]) for g in commits))
-    return [g for g in groups if facts[g[0]].get("doc_id") in cited][:1]
-
-
 def _lead_and_rest(
     facts: Sequence[Hit], group: list[int], ranked: Sequence[tuple[float, Candidate]]
 ) -> tuple[list[str], list[Candidate]]:
@@ -609,8 +470,8 @@ def _part(
     and on a page, one chosen comes with the next when that refers back (``_neighbours``).
     A label that sentences in a row share (the version of changelog entries) is said once,
     before the first. A sentence that introduces a list ("do the following", "on these
-    machines:") is followed by the list's items from ``pool``, one a line, at most
-    ``MAX_STEPS``.
+    machines:") is followed by the list's items from ``pool``, one a line
+    (``steps.items_after``).
     """
     lines, mine = _lead_and_rest(facts, group, ranked)
     chosen = select(mine, limit if lines else limit + 1)
@@ -631,7 +492,7 @@ def _part(
             continue
         lines.append((c if c.label != shown else replace(c, label="")).render(f"[{c.fact + 1}]"))
         shown = c.label
-        items = _items_after(c, pool)
+        items = items_after(c, pool)
         lines += [f"- {i.render(f'[{i.fact + 1}]')}" for i in items]
         listed += items
     return "".join(
@@ -678,86 +539,8 @@ def _neighbours(
     return found
 
 
-def _items_after(c: Candidate, pool: Sequence[Candidate]) -> list[Candidate]:
-    """The items of the list ``c`` introduces, when it does (at most ``MAX_STEPS``)."""
-    if c.listed or c.code or not _INTRODUCES.search(c.text):
-        return []
-    seq = [x for x in pool if x.fact == c.fact]
-    after = seq[seq.index(c) + 1 :] if c in seq else []
-    return [x for x in takewhile(lambda x: x.listed, after) if x.item][:MAX_STEPS]
-
-
 def _gap(before: str, line: str) -> str:
     """What separates two quoted pieces: a space in prose, a line break around a table row."""
     if before.endswith("\n"):
         return ""
     return "\n" if line.startswith("- ") or before.startswith("- ") else " "
-
-
-def _steps(
-    facts: Sequence[Hit],
-    group: list[int],
-    pool: Sequence[Candidate],
-    ranked: Sequence[tuple[float, Candidate]],
-) -> str:
-    """A document's steps, each on its own line, at most ``MAX_STEPS``.
-
-    In reading order across the document's chunks, they start at its best sentence, or at
-    the sentence with code right before it (the best one may follow up on the code: "now
-    you are free to use ..."), or at the start of the list holding it (or at the sentence
-    that introduces that list), table rows left out, and so is prose between the first of
-    them and the first step that does not introduce the steps. Empty when none of them is a
-    list item or a command (prose about the subject is not a procedure), or when the best
-    is a table row: a table's rows are entries (options, settings, codes), quoted by how
-    well each matches, not in a run.
-    """
-    lines, mine = _lead_and_rest(facts, group, ranked)
-    if not mine or mine[0].row:
-        return ""  # a table's rows are entries, not steps: its best rows are quoted
-    ordered = sorted(
-        (c for c in pool if c.fact in group), key=lambda c: (facts[c.fact]["position"], c.position)
-    )
-    # a sentence in two overlapping chunks is read once
-    first: dict[tuple[str, str], Candidate] = {}
-    for c in ordered:
-        first.setdefault((c.text, c.code), c)
-    seq = list(first.values())
-    at = next(i for i, c in enumerate(seq) if (c.text, c.code) == (mine[0].text, mine[0].code))
-    if at > 0 and seq[at - 1].code and not seq[at].code:
-        at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
-    while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
-        at -= 1
-    run = [c for c in seq[at:] if not c.row]
-    first_step = next((n for n, c in enumerate(run) if c.item or c.code), len(run))
-    intro = [c for c in run[1:first_step] if c.text.endswith(":")]  # prose before the steps
-    run = [*run[:1], *intro, *run[max(first_step, 1) :]][:MAX_STEPS]
-    if not any(c.item or c.code for c in run):
-        return ""  # prose about the subject, no steps: quoted like any other answer
-    for c in run:
-        marker = f"[{c.fact + 1}]"
-        lines.append(f"- {c.render(marker)}" if c.item else c.render(marker))
-    return "\n".join(lines)
-
-
-def _listing(
-    group: list[int], pool: Sequence[Candidate], ranked: Sequence[tuple[float, Candidate]]
-) -> str:
-    """A document's best sentence and the list right after it, one item a line.
-
-    "New Alloy-based app templates used by Studio." is answered by the templates it lists;
-    at most ``MAX_STEPS`` items. Empty when no list follows.
-    """
-    best = next((c for _, c in ranked if c.fact in group), None)
-    if best is None or best.listed or best.code:
-        return ""
-    seq = [c for c in pool if c.fact == best.fact]
-    lines = [best.render(f"[{best.fact + 1}]")]
-    for c in seq[seq.index(best) + 1 :]:
-        if not c.listed or (c.item and len(lines) > MAX_STEPS):
-            break
-        marker = f"[{c.fact + 1}]"
-        if c.item:
-            lines.append(f"- {c.render(marker)}")
-        else:
-            lines[-1] += f" {c.render(marker)}"
-    return "\n".join(lines) if len(lines) > 1 else ""
