@@ -270,3 +270,18 @@ def test_navigation_lines_and_list_headings_are_not_sentences(corpus_dir):
     found = sentences(text)
     assert "Stops the Appc Daemon if running." in found
     assert not any("➤" in s or "####" in s for s in found), found
+
+
+def test_code_shown_under_two_headings_is_quoted_once(corpus_dir, settings):
+    # the appcd-client README opens two examples with the same line of code
+    page = doc_record(corpus_dir, "appc-daemon", "packages/appcd-client/README.md")
+    facts = hits_from_records([page])
+    questions = [
+        "What does appcd-client use to talk to the daemon, and how do I subscribe with it?",
+        "How do I create a client and connect to the daemon with appcd-client?",  # steps
+    ]
+    for question in questions:
+        result = fuse(question, facts, None, settings)
+        assert not result["refused"]
+        assert result["answer"].count("const client = new Client();") <= 1, result["answer"]
+        assert verify_citations(result["answer"], result["citations"], facts) == []

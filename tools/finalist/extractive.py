@@ -216,7 +216,12 @@ def select(ranked: Iterable[Candidate], limit: int) -> list[Candidate]:
 
 
 def _similar(a: Candidate, b: Candidate) -> bool:
-    if (a.text, a.code) == (b.text, b.code):
+    """Whether two candidates say the same.
+
+    The same sentence, the same code under two headings (``const client = new Client();``
+    in two examples of one page), or nearly the same words.
+    """
+    if (a.text, a.code) == (b.text, b.code) or (a.code and a.code == b.code):
         return True
     sa, sb = set(a.terms), set(b.terms)
     return bool(sa | sb) and len(sa & sb) / len(sa | sb) >= DUPLICATE_JACCARD

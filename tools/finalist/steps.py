@@ -59,12 +59,12 @@ def steps(
     ordered = sorted(
         (c for c in pool if c.fact in group), key=lambda c: (facts[c.fact]["position"], c.position)
     )
-    # a sentence in two overlapping chunks is read once
+    # a sentence in two overlapping chunks is read once, and code under two headings too
     first: dict[tuple[str, str], Candidate] = {}
     for c in ordered:
-        first.setdefault((c.text, c.code), c)
+        first.setdefault(_said(c), c)
     seq = list(first.values())
-    at = next(i for i, c in enumerate(seq) if (c.text, c.code) == (mine[0].text, mine[0].code))
+    at = next(i for i, c in enumerate(seq) if _said(c) == _said(mine[0]))
     if at > 0 and seq[at - 1].code and not seq[at].code:
         at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
@@ -103,3 +103,8 @@ def listing(
         else:
             lines[-1] += f" {c.render(marker)}"
     return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def _said(c: Candidate) -> tuple[str, str]:
+    """What a candidate quotes: its code when it has any, else its sentence."""
+    return ("", c.code) if c.code else (c.text, "")
