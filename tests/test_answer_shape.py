@@ -639,12 +639,20 @@ def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corp
     ],
 )
 def test_chatter(sentence: str) -> None:
-    assert is_chatter(sentence)
+    assert is_chatter(sentence, "jira")
 
 
 def test_facts_are_not_chatter() -> None:
-    assert not is_chatter("Fixed in NavGroup and SplitWindow.")
-    assert not is_chatter("The sql adapter opens the database on every sync call in Alloy 1.2.0.")
+    assert not is_chatter("Fixed in NavGroup and SplitWindow.", "jira")
+    fact = "The sql adapter opens the database on every sync call in Alloy 1.2.0."
+    assert not is_chatter(fact, "jira")
+    # appc-daemon ddca3bc "build: fix user agent check": its reason, not an environment
+    reason = (
+        "Yarn includes npm, probably for compat reasons, yarn UA example -> yarn/1.22.5 npm/? "
+        "node/v14.13.1 darwin x64 npm UA example -> npm/6.14.8 node/v14.13.1 darwin x64"
+    )
+    assert is_chatter(reason, "jira") and not is_chatter(reason, "git")
+    assert is_chatter("@cb1kenobi thanks for the review", "git")  # people are people anywhere
 
 
 def test_a_how_to_answered_by_prose_is_not_laid_out_as_steps(corpus_dir, settings):

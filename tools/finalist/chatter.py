@@ -3,7 +3,9 @@
 An answer quotes facts, not the conversation around them: mentions ("@name Next time you
 see this could you check ..."), greetings and thanks, sign-offs, repro reports ("I was able
 to repro"), requests to someone ("could you check", "please provide"), QA boilerplate
-("Verified fixed", "Closing as invalid") and environment listings full of version numbers.
+("Verified fixed", "Closing as invalid") and, in an issue, environment listings full of
+version numbers (a commit's or a page's versions are what changed: "yarn/1.22.5 npm/?
+node/v14.13.1" is why a user-agent check was fixed).
 A sentence that only opens by addressing someone ("@Eric Wieber I looked at this, the
 limitation is ...") keeps what it states: :func:`without_address` drops the address.
 """
@@ -32,9 +34,16 @@ MAX_VERSIONS = 3
 """More version numbers than this mark an environment listing ("SDK 3.1.2, CLI 3.1.1 ...")."""
 
 
-def is_chatter(sentence: str) -> bool:
-    """Whether a sentence addresses people or lists an environment instead of stating facts."""
-    return bool(_CHATTER.search(sentence)) or len(_VERSION.findall(sentence)) > MAX_VERSIONS
+def is_chatter(sentence: str, source: str) -> bool:
+    """Whether a sentence of a ``source`` record talks to people instead of stating facts.
+
+    Args:
+        sentence: The sentence.
+        source: Its record's source (``jira``, ``git``, ``docs``): only an issue's
+            sentences list an environment.
+    """
+    listing = source == "jira" and len(_VERSION.findall(sentence)) > MAX_VERSIONS
+    return listing or bool(_CHATTER.search(sentence))
 
 
 def without_address(sentence: str) -> str:

@@ -341,7 +341,8 @@ def extractive_answer(
     pool = [
         c
         for c in candidates(facts)
-        if not is_chatter(c.text) and (legal or not _LEGAL & set(c.under))
+        if not is_chatter(c.text, str(facts[c.fact].get("source")))
+        and (legal or not _LEGAL & set(c.under))
     ]
     closeness = Closeness(question, meaning)
     ranked = rank(question, facts, pool, closeness=closeness)
@@ -428,7 +429,7 @@ def _closing(facts: Sequence[Hit], group: list[int], pool: Sequence[Candidate]) 
     if not headings:
         return []
     body = text[headings[-1].end() :]
-    if any(is_chatter(body[start:end]) for start, end in sentence_spans(body)):
+    if any(is_chatter(body[start:end], "jira") for start, end in sentence_spans(body)):
         return []
     ending = [c for c in pool if c.fact == last and c.comment == len(headings)]
     if not 0 < len(ending) <= MAX_CLOSING_SENTENCES:
