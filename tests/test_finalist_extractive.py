@@ -285,3 +285,41 @@ def test_code_shown_under_two_headings_is_quoted_once(corpus_dir, settings):
         assert not result["refused"]
         assert result["answer"].count("const client = new Client();") <= 1, result["answer"]
         assert verify_citations(result["answer"], result["citations"], facts) == []
+
+
+PLATFORMS_PAGE = """# tool
+
+The tool builds apps for the daemon.
+
+## Installing on macOS
+
+Open a terminal and run the following:
+
+    npm install -g tool
+
+Then check the version with `tool --version`.
+
+## Installing on Windows
+
+Open an administrator command prompt first, because the global folder is protected, and \
+run the following:
+
+    npm install -g tool
+
+- Restart the command prompt.
+- Add the npm folder to the PATH environment variable.
+"""
+
+
+def test_two_sentences_running_one_command_are_both_steps(tmp_path, settings):
+    # only code under two headings is one quote; two instructions that run it are two
+    (tmp_path / "README.md").write_text(PLATFORMS_PAGE, encoding="utf-8")
+    page = load_document(tmp_path / "README.md", tmp_path, PLATFORMS_PAGE, StageReport("docs"))
+    facts = hits_from_records([next(page)])
+    for question in [
+        "How do I install tool on Windows with an administrator command prompt?",
+        "How do I install tool when the global folder is protected?",
+    ]:
+        answer = fuse(question, facts, None, settings)["answer"]
+        assert answer.startswith("Open an administrator command prompt first"), answer
+        assert "Open a terminal" not in answer and "Restart the command prompt" in answer

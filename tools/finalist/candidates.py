@@ -123,6 +123,7 @@ class Candidate:
         item: It starts a list item.
         listed: It is on a list item's line (an item's first or a later sentence).
         row: It is a table row (its cells joined by `` | ``).
+        headed: Its text is the heading its code sits under (``Usage``), not a sentence.
         comment: Which of its chunk's Jira comments it is in, counted from 1 (0: the
             issue's description).
         under: The terms of the document heading it sits under ("checkmap.js" for the
@@ -142,6 +143,7 @@ class Candidate:
     item: bool = False
     listed: bool = False
     row: bool = False
+    headed: bool = False
     comment: int = 0
     under: tuple[str, ...] = ()
     label: str = ""
@@ -217,7 +219,8 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
             out.append(Candidate(i, position, said, tuple(terms(said)), row=True))
         code = _code_after(text, end) if kind == "heading" else ""
         if code:
-            out.append(Candidate(i, position, said, tuple(terms(f"{said} {code}")), code))
+            said_terms = tuple(terms(f"{said} {code}"))
+            out.append(Candidate(i, position, said, said_terms, code, headed=True))
             quoted.add(normalize_space(code))
         if kind != "code" or not above or _imports(said):
             continue
@@ -225,7 +228,8 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
         for code in [whole] if whole else _code_parts(said):
             if normalize_space(code) not in quoted:
                 heading = above[-1]
-                out.append(Candidate(i, position, heading, tuple(terms(f"{heading} {code}")), code))
+                heading_terms = tuple(terms(f"{heading} {code}"))
+                out.append(Candidate(i, position, heading, heading_terms, code, headed=True))
     return out
 
 

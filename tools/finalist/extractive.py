@@ -219,9 +219,10 @@ def _similar(a: Candidate, b: Candidate) -> bool:
     """Whether two candidates say the same.
 
     The same sentence, the same code under two headings (``const client = new Client();``
-    in two examples of one page), or nearly the same words.
+    in two examples of one page; not two sentences that run one command), or nearly the
+    same words.
     """
-    if (a.text, a.code) == (b.text, b.code) or (a.code and a.code == b.code):
+    if (a.text, a.code) == (b.text, b.code) or (a.headed and b.headed and a.code == b.code):
         return True
     sa, sb = set(a.terms), set(b.terms)
     return bool(sa | sb) and len(sa & sb) / len(sa | sb) >= DUPLICATE_JACCARD

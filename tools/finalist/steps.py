@@ -60,6 +60,7 @@ def steps(
         (c for c in pool if c.fact in group), key=lambda c: (facts[c.fact]["position"], c.position)
     )
     # a sentence in two overlapping chunks is read once, and code under two headings too
+    # (two sentences that run one command are two steps)
     first: dict[tuple[str, str], Candidate] = {}
     for c in ordered:
         first.setdefault(_said(c), c)
@@ -106,5 +107,5 @@ def listing(
 
 
 def _said(c: Candidate) -> tuple[str, str]:
-    """What a candidate quotes: its code when it has any, else its sentence."""
-    return ("", c.code) if c.code else (c.text, "")
+    """What a candidate quotes: its code under a heading, else its sentence and code."""
+    return ("", c.code) if c.headed else (c.text, c.code)
