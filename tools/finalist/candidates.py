@@ -148,6 +148,15 @@ class Candidate:
     under: tuple[str, ...] = ()
     label: str = ""
 
+    @property
+    def quotes(self) -> tuple[str, str]:
+        """What it quotes, by which two candidates are one quote.
+
+        Code under a heading is its code alone (the same code under two headings is one
+        quote); a sentence is itself with its code (two that run one command are two).
+        """
+        return ("", self.code) if self.headed else (self.text, self.code)
+
     def render(self, marker: str) -> str:
         """The sentence with its marker, and its code: inline when one short line, else fenced.
 

@@ -222,7 +222,7 @@ def _similar(a: Candidate, b: Candidate) -> bool:
     in two examples of one page; not two sentences that run one command), or nearly the
     same words.
     """
-    if (a.text, a.code) == (b.text, b.code) or (a.headed and b.headed and a.code == b.code):
+    if (a.text, a.code) == (b.text, b.code) or a.quotes == b.quotes:
         return True
     sa, sb = set(a.terms), set(b.terms)
     return bool(sa | sb) and len(sa & sb) / len(sa | sb) >= DUPLICATE_JACCARD

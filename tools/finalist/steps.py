@@ -63,9 +63,9 @@ def steps(
     # (two sentences that run one command are two steps)
     first: dict[tuple[str, str], Candidate] = {}
     for c in ordered:
-        first.setdefault(_said(c), c)
+        first.setdefault(c.quotes, c)
     seq = list(first.values())
-    at = next(i for i, c in enumerate(seq) if _said(c) == _said(mine[0]))
+    at = next(i for i, c in enumerate(seq) if c.quotes == mine[0].quotes)
     if at > 0 and seq[at - 1].code and not seq[at].code:
         at -= 1  # the code the best sentence follows up on ("now you are free to use ...")
     while at > 0 and seq[at].item and (seq[at - 1].item or seq[at - 1].text.endswith(":")):
@@ -104,8 +104,3 @@ def listing(
         else:
             lines[-1] += f" {c.render(marker)}"
     return "\n".join(lines) if len(lines) > 1 else ""
-
-
-def _said(c: Candidate) -> tuple[str, str]:
-    """What a candidate quotes: its code under a heading, else its sentence and code."""
-    return ("", c.code) if c.headed else (c.text, c.code)
