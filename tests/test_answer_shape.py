@@ -451,6 +451,27 @@ def test_an_issue_answer_ends_with_its_short_last_comment(corpus_dir, settings):
     assert short == ["We will use existing `Ti.API` calls"]  # four words: a comment's is enough
 
 
+def test_an_issue_answer_closes_with_the_verdict_of_its_last_long_comment(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, "DAEMON-230")])
+    question = "Could big plugin responses be streamed over IPC instead of JSON.stringify?"
+    answer = fuse(question, facts, None, settings)["answer"]
+    # a comment of five sentences: its first says how it ended, the next what the ask meets
+    assert "Last comment (Chris Barber, 2018-02-14): As good as an idea this is" in answer
+    assert "it is calling `process.send()`" in answer
+
+
+def test_the_closing_comment_is_quoted_without_its_apology_and_thanks(corpus_dir, settings):
+    chunks = hits_from_records([jira_record(corpus_dir, "DAEMON-161")])
+    facts = [*chunks[:2], chunks[-1]]  # as retrieval gives them: the best, then the end
+    question = "The Visual Studio path in the Windows system-info lost its spaces. Why?"
+    answer = fuse(question, facts, None, settings)["answer"]
+    assert (
+        "Last comment (Kondal Kolipaka, 2017-11-22): Problem is not with the VS path but with"
+        " the http://jsonviewer.stack.hu" in answer
+    )
+    assert "Sorry" not in answer and "Thanks" not in answer
+
+
 def test_a_records_sentences_are_quoted_in_reading_order(corpus_dir, settings):
     record = jira_record(corpus_dir, "ALOY-1015")
     chunks = hits_from_records([record])
@@ -479,6 +500,8 @@ def test_a_last_comment_that_reports_a_test_run_is_not_the_outcome(corpus_dir, s
     question = "Was the SDK version in the HarnessTemplate tiapp.xml updated for 3.3.0.GA?"
     result = fuse(question, facts, None, settings)
     assert not result["refused"] and "Last comment" not in result["answer"]  # "... Closing."
+    # the comment before the tester's report says how it was settled
+    assert "Comment (Tim Poulsen, 2014-06-19): PR for 1_4_X branch merged" in result["answer"]
 
 
 def test_of_sentences_with_the_question_words_the_one_meaning_what_it_asks_ranks_higher(
@@ -635,6 +658,7 @@ def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corp
         "Hi all, any update on this?",
         "I was able to repro this on iOS 7.",
         "Verified fixed, closing.",
+        "Sorry! for the confusion.",
         "Titanium SDK 3.1.2.v2013 Alloy 1.2.0-alpha Studio 3.1.2.2013 CLI 3.1.2 Node 0.8.22",
     ],
 )
@@ -653,6 +677,7 @@ def test_facts_are_not_chatter() -> None:
     )
     assert is_chatter(reason, "jira") and not is_chatter(reason, "git")
     assert is_chatter("@cb1kenobi thanks for the review", "git")  # people are people anywhere
+    assert not is_chatter("@axway/amplify-sdk@1.0.0 published!", "jira")  # a scoped package
 
 
 def test_a_how_to_answered_by_prose_is_not_laid_out_as_steps(corpus_dir, settings):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_finalist_extractive import _chunker, commit_record, doc_record
+from tests.test_finalist_extractive import _chunker, commit_record, doc_record, jira_record
 from tests.test_index_build import corpus_chunks, write_chunks
 from tools.config import Settings
 from tools.index.build import run_index
@@ -205,11 +205,28 @@ def test_a_commit_found_by_its_files_comes_with_its_message(tmp_path: Path, corp
     assert len(mine) <= MAX_CHUNKS_PER_RECORD
 
 
+def test_the_first_issue_comes_with_the_end_of_its_thread(tmp_path: Path, corpus_dir: Path):
+    issue = jira_record(corpus_dir, "DAEMON-161")
+    chunks = _chunker().chunk(issue.to_dict())
+    assert len(chunks) > MAX_CHUNKS_PER_RECORD
+    write_chunks(tmp_path / "data", chunks + corpus_chunks(corpus_dir, limit=20))
+    assert run_index(Settings(), tmp_path / "data").status == "ok"
+
+    question = "Is the Windows Phone SDK path in the system-info wrong as well?"
+    hits = Retriever(Settings(), tmp_path / "data").search(question, k=5)
+
+    assert hits[0]["doc_id"] == issue.id
+    mine = [h["position"] for h in hits if h["doc_id"] == issue.id]
+    assert len(mine) == MAX_CHUNKS_PER_RECORD + 1
+    assert mine[-1] == len(chunks) - 1  # "Problem is not with the VS path but with ..."
+
+
 def test_a_long_record_does_not_crowd_the_hybrid_list(retriever: Retriever) -> None:
     hits = retriever.search("alloy compile error", k=30)
     per_record: dict[str, int] = {}
     for hit in hits:
         per_record[hit["doc_id"]] = per_record.get(hit["doc_id"], 0) + 1
+    del per_record[hits[0]["doc_id"]]  # an issue first also brings its last chunk
     assert max(per_record.values()) <= MAX_CHUNKS_PER_RECORD
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 

@@ -1,8 +1,8 @@
 """Sentences of a Jira thread that talk to people rather than state facts.
 
 An answer quotes facts, not the conversation around them: mentions ("@name Next time you
-see this could you check ..."), greetings and thanks, sign-offs, repro reports ("I was able
-to repro"), requests to someone ("could you check", "please provide"), QA boilerplate
+see this could you check ..."), greetings, thanks and apologies, sign-offs, repro reports
+("I was able to repro"), requests to someone ("could you check", "please provide"), QA boilerplate
 ("Verified fixed", "Closing as invalid") and, in an issue, environment listings full of
 version numbers (a commit's or a page's versions are what changed: "yarn/1.22.5 npm/?
 node/v14.13.1" is why a user-agent check was fixed).
@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 
+_TESTED = r"^(?:verified|closing|reopening|tested)\b|\bclosing (?:as|ticket)\b"
+"""A tester's words: "Verified fixed", "Closing as invalid"."""
 _CHATTER = re.compile(
-    r"(?<![\w.])@[A-Za-z][\w.-]*"  # a mention
-    r"|^(?:hi|hello|hey|dear|cheers|regards|best|thanks|thank you|ping|bump|\+1)\b"
+    r"(?<![\w.])@[A-Za-z][\w.-]*+(?!/)"  # a mention, not a scoped package (@axway/amplify)
+    r"|^(?:hi|hello|hey|dear|cheers|regards|best|thanks|thank you|ping|bump|sorry|\+1)\b"
     r"|\bthanks?\b|\bthank you\b|\bappreciated?\b"
     r"|\bI (?:was|am|wasn't|am not|was not|could|couldn't|can|can't|cannot) (?:able to )?"
     r"(?:repro|reproduce)"
@@ -24,10 +26,10 @@ _CHATTER = re.compile(
     r"|let|send|share|verify)"
     r"|\bplease (?:check|confirm|advise|let|provide|attach|verify|review|test|reopen)"
     r"|\blet me know\b|\bany (?:update|news)\b|\bnext time\b"
-    r"|^(?:verified|closing|reopening|tested|ok|okay)\b"
-    r"|\bclosing (?:as|ticket)\b",
+    rf"|^(?:ok|okay)\b|{_TESTED}",
     re.IGNORECASE,
 )
+_TEST_REPORT = re.compile(rf"{_TESTED}|\btested (?:using|with|on)\b", re.IGNORECASE | re.MULTILINE)
 _ADDRESS = re.compile(r"(?:@[A-Za-z][\w.-]*(?:\s+[A-Z][\w.-]+){0,3}[,:]?\s+)+(?=\S)")
 _VERSION = re.compile(r"\b\d+\.\d+(?:\.[\w-]+)*\b")
 MAX_VERSIONS = 3
@@ -44,6 +46,14 @@ def is_chatter(sentence: str, source: str) -> bool:
     """
     listing = source == "jira" and len(_VERSION.findall(sentence)) > MAX_VERSIONS
     return listing or bool(_CHATTER.search(sentence))
+
+
+def reports_a_test(comment: str) -> bool:
+    """Whether a Jira comment is a tester's report: how a check went, not how it was settled.
+
+    "Verified as fixed. ... Closing.", "Reopening as I am unable to ... Tested using: ...".
+    """
+    return _TEST_REPORT.search(comment) is not None
 
 
 def without_address(sentence: str) -> str:

@@ -278,7 +278,8 @@ class Retriever:
 
         Returns:
             At most ``k`` chunk ids, at most ``MAX_CHUNKS_PER_RECORD`` per record (a
-            commit's first among them: its message, when only its changed files matched),
+            commit's first among them: its message, when only its changed files matched;
+            the first record, when an issue, also its last chunk),
             and each record's score and features.
         """
         chunk_rrf = rrf([[f for f, _ in dense], [f for f, _ in lexical]], self.options.rrf_k)
@@ -312,6 +313,11 @@ class Retriever:
         for doc, ids in version.doc_chunk_ids(commits).items():
             if ids[0] not in by_doc[doc]:  # a commit says what it is in its message
                 by_doc[doc] = [ids[0], *by_doc[doc][: MAX_CHUNKS_PER_RECORD - 1]]
+        if records and best[records[0][0]]["source"] == "jira":
+            doc = records[0][0]
+            end = version.doc_chunk_ids([doc])[doc][-1]
+            if end not in by_doc[doc]:  # how its thread ended, which its report never says
+                by_doc[doc].append(end)
         top = [f for doc, _, _ in records for f in by_doc[doc]][:k]
         return top, {doc: (score, features) for doc, score, features in records}
 
