@@ -659,6 +659,8 @@ def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corp
         "I was able to repro this on iOS 7.",
         "Verified fixed, closing.",
         "Sorry! for the confusion.",
+        "Looks like this also needs to be integrated into the appc-cli. cc @amukherjee",
+        "Can this be closed now @cbarber?",
         "Titanium SDK 3.1.2.v2013 Alloy 1.2.0-alpha Studio 3.1.2.2013 CLI 3.1.2 Node 0.8.22",
     ],
 )
@@ -678,6 +680,8 @@ def test_facts_are_not_chatter() -> None:
     assert is_chatter(reason, "jira") and not is_chatter(reason, "git")
     assert is_chatter("@cb1kenobi thanks for the review", "git")  # people are people anywhere
     assert not is_chatter("@axway/amplify-sdk@1.0.0 published!", "jira")  # a scoped package
+    decided = "After discussing with @Ewan Harris, we have decided to publish plain semver."
+    assert not is_chatter(decided, "jira")  # it names someone, it does not talk to them
 
 
 def test_a_how_to_answered_by_prose_is_not_laid_out_as_steps(corpus_dir, settings):

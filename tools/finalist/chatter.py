@@ -1,13 +1,15 @@
 """Sentences of a Jira thread that talk to people rather than state facts.
 
-An answer quotes facts, not the conversation around them: mentions ("@name Next time you
-see this could you check ..."), greetings, thanks and apologies, sign-offs, repro reports
-("I was able to repro"), requests to someone ("could you check", "please provide"), QA boilerplate
-("Verified fixed", "Closing as invalid") and, in an issue, environment listings full of
-version numbers (a commit's or a page's versions are what changed: "yarn/1.22.5 npm/?
-node/v14.13.1" is why a user-agent check was fixed).
+An answer quotes facts, not the conversation around them: mentions that copy someone in
+("cc @name") or close a sentence to them, greetings, thanks and apologies, sign-offs,
+repro reports ("I was able to repro"), requests to someone ("could you check", "please
+provide"), QA boilerplate ("Verified fixed", "Closing as invalid") and, in an issue,
+environment listings full of version numbers (a commit's or a page's versions are what
+changed: "yarn/1.22.5 npm/? node/v14.13.1" is why a user-agent check was fixed).
 A sentence that only opens by addressing someone ("@Eric Wieber I looked at this, the
-limitation is ...") keeps what it states: :func:`without_address` drops the address.
+limitation is ...") keeps what it states: :func:`without_address` drops the address; one
+that names someone ("After discussing with @Ewan Harris, we have decided ...") is a
+statement.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 _TESTED = r"^(?:verified|closing|reopening|tested)\b|\bclosing (?:as|ticket)\b"
 """A tester's words: "Verified fixed", "Closing as invalid"."""
 _CHATTER = re.compile(
-    r"(?<![\w.])@[A-Za-z][\w.-]*+(?!/)"  # a mention, not a scoped package (@axway/amplify)
+    r"\bcc:?\s+@|(?<![\w.])@[A-Za-z][\w.-]*+(?!/)\W*$"  # "cc @name", "... @name?"
     r"|^(?:hi|hello|hey|dear|cheers|regards|best|thanks|thank you|ping|bump|sorry|\+1)\b"
     r"|\bthanks?\b|\bthank you\b|\bappreciated?\b"
     r"|\bI (?:was|am|wasn't|am not|was not|could|couldn't|can|can't|cannot) (?:able to )?"
