@@ -770,9 +770,9 @@ def test_a_version_section_answers_what_changed_in_it(corpus_dir, settings):
 
     assert terms("# v2.0.1 (Dec 1, 2020)")[0] == "2.0.1"  # as the question writes it
     answer = result["answer"]
-    # the version leads its entries once: "v2.0.1: fix: ... [1]. fix: ... [1]."
-    assert answer.startswith("v2.0.1: fix: Fixed bug ")
-    assert answer.count("v2.0.1:") == 1
+    # the version and its date lead its entries once: "v2.0.1 (...): fix: ... [1]. fix: ..."
+    assert answer.startswith("v2.0.1 (Dec 1, 2020): fix: Fixed bug ")
+    assert answer.count("v2.0.1") == 1
     assert verify_citations(answer, result["citations"], facts) == []
 
 
@@ -789,7 +789,7 @@ def test_a_version_labels_only_its_own_entries() -> None:
 
     assert labels["Fixed the distribution build for everyone."] == "1.0.1"
     assert labels["Install Node.js before you build it."] == ""  # a topic heading, no version
-    assert labels["Dropped support for the old watcher API."] == "v2.0.0"  # not the code's
+    assert labels["Dropped support for the old watcher API."] == "v2.0.0 (Jan 5, 2021)"
     assert labels["The MIT license applies here."] == ""  # a heading of the version's level
 
 
@@ -800,8 +800,8 @@ def test_a_changelog_entry_is_quoted_with_its_version(corpus_dir, settings):
         "When did widget sourcemaps stop being created if disabled?", facts, None, settings
     )
 
-    # "## [1.16.2](https://...) (2021-06-15)" over "### Bug Fixes" over the entry
-    assert "1.16.2: **compile:** don't create widget sourcemaps" in result["answer"]
+    # "## [1.16.2](https://...) (2021-06-15)" over "### Bug Fixes" over the entry: "when?"
+    assert "1.16.2 (2021-06-15): **compile:** don't create widget sourcemaps" in result["answer"]
     assert verify_citations(result["answer"], result["citations"], facts) == []
 
 
@@ -865,7 +865,7 @@ def test_a_release_note_is_quoted_with_its_package_and_version(corpus_dir, setti
 
     # "### appcd-telemetry" over "* **v5.0.6** - 4/26/2021" over the entry
     assert result["answer"].startswith(
-        "appcd-telemetry v5.0.6: fix: Don't throw error if telemetry"
+        "appcd-telemetry v5.0.6 (4/26/2021): fix: Don't throw error if telemetry"
     )
     assert "**v5.0.6**" not in result["answer"]  # the version line is a mark, not a sentence
     entries = "## changelog\n\n- **2.0.0** - Dropped support for Node 8.\n"  # no date: an entry

@@ -56,6 +56,11 @@ _MARK = re.compile(
 _PACKAGE = re.compile(r"@?[a-z0-9][a-z0-9._/-]*")
 """A heading that names a package (``appcd-core``): the versions listed under it are its."""
 _RELEASE_NUMBER = re.compile(r"\[?(v?\d+\.\d+\.\d+[\w.-]*)(?:\]|\s|$)")
+_RELEASE_DATE = re.compile(
+    r"\(([A-Z][a-z]{2,8}\.? \d{1,2}, \d{4}|\d{4}-\d{2}-\d{2})\)[ \t#]*$"
+    r"|[-\u2013][ \t]+(\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4})[ \t]*$"
+)
+"""The date a version mark gives: ``(Dec 1, 2020)``, ``(2024-01-09)``, `` - 3/3/2021``."""
 _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
 _NAME_HEADING = re.compile(r"(?=\S*(?:[._/]\w|\d))[\w$@-]+(?:[._/][\w$@-]+)*")
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
@@ -351,7 +356,8 @@ def _versions(text: str) -> list[tuple[int, int, str]]:
     ``(start, end, version)`` of a version mark: a heading that starts with a version
     number (``# v2.0.1 (Dec 1, 2020)``, ``## [1.16.2](...)``), or a ``**1.0.0**`` line or
     list item (``* **v4.0.2** - 3/3/2021``), which under a heading that names a package
-    (``### appcd-core``) is that package's version (``appcd-core v4.0.2``); ``(start, end,
+    (``### appcd-core``) is that package's version, with the date the mark gives
+    (``appcd-core v4.0.2 (3/3/2021)``, ``v2.0.1 (Dec 1, 2020)``); ``(start, end,
     "")`` at a heading outside that version (one of its level or above; any, after a bold
     line). Marks in code blocks do not count.
     """
@@ -366,7 +372,9 @@ def _versions(text: str) -> list[tuple[int, int, str]]:
         number = _RELEASE_NUMBER.match(m.group(2) or m.group(3))
         if number:
             package = heading if depth == 7 and _PACKAGE.fullmatch(heading) else ""
-            marks.append((m.start(), m.end(), f"{package} {number.group(1)}".strip()))
+            dated = _RELEASE_DATE.search(m.group(0))
+            day = f"({dated.group(1) or dated.group(2)})" if dated else ""
+            marks.append((m.start(), m.end(), " ".join(filter(None, (package, number[1], day)))))
             level = depth
         elif m.group(1) and level and depth <= level:
             marks.append((m.start(), m.end(), ""))
