@@ -308,6 +308,29 @@ def test_the_package_feature(path: str, question: str, package: int) -> None:
     assert features["package"] == package
 
 
+@pytest.mark.parametrize(
+    ("doc_id", "question", "versioned"),
+    [
+        ("docs:packages/appcd-util/CHANGELOG.md", "redact() changed, in which version?", 1),
+        ("docs:docs/Release Notes/Appc Daemon 1.1.3.md", "Which daemon release dropped it?", 1),
+        ("jira:DAEMON-306", "which ioslib versions fixed that?", 1),  # its fix versions
+        ("docs:packages/appcd-util/README.md", "redact() changed, in which version?", 0),
+        ("docs:packages/appcd-util/CHANGELOG.md", "How do I update to a newer release?", 0),
+        ("docs:packages/appcd-util/CHANGELOG.md", "Which commit changed it, in which version?", 0),
+    ],
+)
+def test_the_versioned_feature(doc_id: str, question: str, versioned: int) -> None:
+    record = {
+        "doc_id": doc_id,
+        "source": doc_id.split(":")[0],
+        "title": "Title",
+        "text": "# Title\n\nSome text.",
+        "metadata": {"fix_versions": ["Appc Daemon 3.2.0"]} if doc_id.startswith("jira") else {},
+    }
+    features = record_features(question_cues(question, vocabulary), record, False, False)
+    assert features["versioned"] == versioned
+
+
 def test_rerank_puts_named_records_first_and_cues_above_small_rank_gaps() -> None:
     issue = {
         "doc_id": "jira:ALOY-1",

@@ -58,6 +58,13 @@ _RELEASE_ASKED = re.compile(
 2.0.0"); not a version that is data ("the CLI version in telemetry payloads")."""
 
 
+_WHICH_VERSION = re.compile(
+    r"\b(?:which|what)(?:'s|\s+(?:is|are|was|were))?\s+(?:(?!(?:do|does|did)\b)[\w.@/-]+\s+){0,3}"
+    r"(?:versions?|releases?)\b",
+    re.IGNORECASE,
+)
+
+
 _TWO_THINGS = re.compile(
     r"\?\s+\S|\b(?:and|or|but)\s+(?:what|how|why|which|when|who|where|is|was|were|did|does"
     r"|do|can|should)\b",
@@ -177,6 +184,14 @@ def asks_about_change(question: str) -> bool:
 def asks_about_release(question: str) -> bool:
     """Whether a question asks about a release or a version ("which release added X?")."""
     return _RELEASE_ASKED.search(question) is not None
+
+
+def asks_which_version(question: str) -> bool:
+    """Whether a question asks which version or release: "since which appcd-dispatcher version?".
+
+    Not one that only names a release: "how do I update it to a newer release?".
+    """
+    return _WHICH_VERSION.search(question) is not None
 
 
 def says_release(subject: str) -> bool:
