@@ -280,10 +280,12 @@ def test_a_page_goes_on_into_the_sentence_that_refers_back(corpus_dir, settings)
 
     answer = fuse(question, page, None, settings)["answer"]
 
-    # the next sentence says what the question asks, in none of its words
+    # the next sentence says what the question asks, in none of its words; the short
+    # page's title, "# Not Subscribed", names what it says
     assert answer == (
-        "The client is not subscribed and thus there is no subscription to unsubscribe from "
-        "[1]. This is not considered an error because the action has no effect [1]."
+        "Not Subscribed: The client is not subscribed and thus there is no subscription to "
+        "unsubscribe from [1]. This is not considered an error because the action has no "
+        "effect [1]."
     )
 
 
@@ -758,7 +760,9 @@ def test_a_page_named_by_its_file_name_answers(corpus_dir, settings):
     result = fuse("What does response code 409.5 mean?", facts, None, settings)
 
     # neither page says "409.5": its file name does
-    assert result["answer"].startswith("A plugin can only be stopped if it is started [1].")
+    assert result["answer"].startswith(
+        "Plugin already stopped: A plugin can only be stopped if it is started [1]."
+    )
     assert [c["id"].rsplit("/", 1)[-1] for c in result["citations"]] == [pages[1]]
 
 

@@ -196,8 +196,9 @@ def candidates(facts: Sequence[Hit]) -> list[Candidate]:
     block is quoted under its nearest heading (a longer one by its short paragraphs and
     commented lines, imports left out), and the first sentence of a list item headed
     by a heading (an option of a CLI page), or of a section headed by a name
-    (``### checkmap.js``, ``##### `appcd.inactivityTimeout` ``), carries that heading as
-    its label; any other sentence under a changelog's version carries the version.
+    (``### checkmap.js``, ``##### `appcd.inactivityTimeout` ``), or of a short page under
+    its title alone ("# Plugin Path Not Registered"), carries that heading as its label;
+    any other sentence under a changelog's version carries the version.
     """
     return [c for i, fact in enumerate(facts) for c in _fact_candidates(i, fact)]
 
@@ -209,6 +210,7 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
     headings = [(at, said) for at, _, kind, said in pieces if kind == "heading"]
     comments = [m.start() for m in COMMENT_HEADING.finditer(text)]
     versions = _versions(text) if docs else []
+    titled = docs and _titles_a_short_page(fact, text, headings)
     out: list[Candidate] = []
     quoted: set[str] = set()  # code a heading or a sentence carries, whitespace normalized
     label = ""
@@ -226,7 +228,8 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
                 out.append(replace(found, comment=comment))
                 label = ""
             continue
-        label = said if kind == "label" or (kind == "heading" and _names_a_thing(said)) else ""
+        named = kind == "heading" and (titled or _names_a_thing(said))
+        label = said if kind == "label" or named else ""
         if MARKER.search(said):
             continue
         if kind == "row":
@@ -245,6 +248,15 @@ def _fact_candidates(i: int, fact: Hit) -> list[Candidate]:
                 heading_terms = tuple(terms(f"{heading} {code}"))
                 out.append(Candidate(i, position, heading, heading_terms, code, headed=True))
     return out
+
+
+def _titles_a_short_page(fact: Hit, text: str, headings: list[tuple[int, str]]) -> bool:
+    """Whether a page is one chunk under one heading: its title, which names what it says.
+
+    "# Plugin Path Not Registered" over what a 404.2 response means.
+    """
+    whole = fact.get("position") == 0 and bool(fact.get("last_chunk"))
+    return whole and len(headings) == 1 and not text[: headings[0][0]].strip()
 
 
 def _imports(code: str) -> bool:
