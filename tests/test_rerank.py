@@ -132,6 +132,8 @@ def test_questions_about_a_change(question: str, about: bool) -> None:
         ("What is the latest version of appcd?", True),
         ("What's the minimum Node version?", True),
         ("Which was the first version to support plugins?", True),
+        ("With appcd-config-service 3.x, what happens if I delete a missing key?", True),
+        ("Why does `appcd exec /android/1.x/info` hang?", False),  # a path's version
         ("How are the API docs versioned?", False),
         ("Which commit started sending the CLI version in telemetry payloads?", False),
         ("what format does the version field need?", False),

@@ -51,11 +51,12 @@ _RELEASE_ASKED = re.compile(
     r"\b(?:release[ds]?|bump(?:s|ed)?|ship(?:s|ped)?)\b"
     r"|\b(?:which|what)(?:'s|\s+(?:is|are|was|were))?"
     r"\s+(?:(?!(?:do|does|did)\b)[\w.@/-]+\s+){0,3}versions?\b"
-    r"|\bversions?\s+v?\d",
+    r"|\bversions?\s+v?\d|(?<![\w./-])v?\d+\.x\b(?![./-])",
     re.IGNORECASE,
 )
 """A release named, or a version asked for ("which Alloy version has the fix?", "version
-2.0.0"); not a version that is data ("the CLI version in telemetry payloads")."""
+2.0.0", a series: "with appcd-config-service 3.x"); not a version that is data ("the CLI
+version in telemetry payloads") nor a path's ("/android/1.x/info")."""
 
 
 _WHICH_VERSION = re.compile(
