@@ -47,10 +47,13 @@ _ABOUT_CHANGE = re.compile(
 _RELEASE_WORD = re.compile(
     r"\b(?:release[ds]?|version(?:s|ed)?|bump(?:s|ed)?|ship(?:s|ped)?)\b", re.IGNORECASE
 )
+_WHICH = (
+    r"\b(?:which|what)(?:'s|\s+(?:is|are|was|were))?\s+(?:(?!(?:do|does|did)\b)[\w.@/-]+\s+){0,3}"
+)
+"""Which, what or what's, and up to three words before what it asks for."""
 _RELEASE_ASKED = re.compile(
     r"\b(?:release[ds]?|bump(?:s|ed)?|ship(?:s|ped)?)\b"
-    r"|\b(?:which|what)(?:'s|\s+(?:is|are|was|were))?"
-    r"\s+(?:(?!(?:do|does|did)\b)[\w.@/-]+\s+){0,3}versions?\b"
+    rf"|{_WHICH}versions?\b"
     r"|\bversions?\s+v?\d|(?<![\w./-])v?\d+\.x\b(?![./-])",
     re.IGNORECASE,
 )
@@ -59,11 +62,7 @@ _RELEASE_ASKED = re.compile(
 version in telemetry payloads") nor a path's ("/android/1.x/info")."""
 
 
-_WHICH_VERSION = re.compile(
-    r"\b(?:which|what)(?:'s|\s+(?:is|are|was|were))?\s+(?:(?!(?:do|does|did)\b)[\w.@/-]+\s+){0,3}"
-    r"(?:versions?|releases?)\b",
-    re.IGNORECASE,
-)
+_WHICH_VERSION = re.compile(rf"{_WHICH}(?:versions?|releases?)\b", re.IGNORECASE)
 
 
 _TWO_THINGS = re.compile(
