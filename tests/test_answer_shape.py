@@ -24,7 +24,7 @@ from tests.test_finalist_extractive import (
 from tools.config import Settings
 from tools.finalist import fuse, sentence_meaning, verify_citations
 from tools.finalist.candidates import Candidate, _code_parts, _imports, candidates, terms
-from tools.finalist.chatter import is_chatter, without_address
+from tools.finalist.chatter import is_chatter, reports_a_test, without_address
 from tools.finalist.citations import (
     marker_numbers,
     sentence_spans,
@@ -682,6 +682,8 @@ def test_facts_are_not_chatter() -> None:
     assert is_chatter(reason, "jira") and not is_chatter(reason, "git")
     assert is_chatter("@cb1kenobi thanks for the review", "git")  # people are people anywhere
     assert not is_chatter("@axway/amplify-sdk@1.0.0 published!", "jira")  # a scoped package
+    assert not reports_a_test("Fixed in 3.1.0. I tested with node 14 and it works.")
+    assert reports_a_test("Verified as fixed.\n\nTiSDK 3.3.0.v20140513115438\n\nClosing.")
     decided = "After discussing with @Ewan Harris, we have decided to publish plain semver."
     assert not is_chatter(decided, "jira")  # it names someone, it does not talk to them
 

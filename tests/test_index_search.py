@@ -226,7 +226,8 @@ def test_a_long_record_does_not_crowd_the_hybrid_list(retriever: Retriever) -> N
     per_record: dict[str, int] = {}
     for hit in hits:
         per_record[hit["doc_id"]] = per_record.get(hit["doc_id"], 0) + 1
-    del per_record[hits[0]["doc_id"]]  # an issue first also brings its last chunk
+    if hits[0]["source"] == "jira":  # an issue first also brings its last chunk
+        assert per_record.pop(hits[0]["doc_id"]) <= MAX_CHUNKS_PER_RECORD + 1
     assert max(per_record.values()) <= MAX_CHUNKS_PER_RECORD
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 

@@ -133,6 +133,7 @@ def test_questions_about_a_change(question: str, about: bool) -> None:
         ("What's the minimum Node version?", True),
         ("Which was the first version to support plugins?", True),
         ("With appcd-config-service 3.x, what happens if I delete a missing key?", True),
+        ("What changed in appcd-config-service 3.x.", True),
         ("Why does `appcd exec /android/1.x/info` hang?", False),  # a path's version
         ("How are the API docs versioned?", False),
         ("Which commit started sending the CLI version in telemetry payloads?", False),
@@ -316,6 +317,8 @@ def test_the_package_feature(path: str, question: str, package: int) -> None:
         ("docs:packages/appcd-util/CHANGELOG.md", "redact() changed, in which version?", 1),
         ("docs:docs/Release Notes/Appc Daemon 1.1.3.md", "Which daemon release dropped it?", 1),
         ("jira:DAEMON-306", "which ioslib versions fixed that?", 1),  # its fix versions
+        ("docs:CHANGELOG.md", "In which release did Android get collapseToolbar?", 1),
+        ("docs:packages/appcd-util/CHANGELOG.md", "Which version of Node.js do I need?", 0),
         ("docs:packages/appcd-util/README.md", "redact() changed, in which version?", 0),
         ("docs:packages/appcd-util/CHANGELOG.md", "How do I update to a newer release?", 0),
         ("docs:packages/appcd-util/CHANGELOG.md", "Which commit changed it, in which version?", 0),

@@ -61,6 +61,8 @@ _RELEASE_DATE = re.compile(
     r"|[-\u2013][ \t]+(\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4})[ \t]*$"
 )
 """The date a version mark gives: ``(Dec 1, 2020)``, ``(2024-01-09)``, `` - 3/3/2021``."""
+_DATED = re.compile(r" \([^)]*\)$")
+"""The date a version label ends with (``v2.0.1 (Dec 1, 2020)``)."""
 _CODE_HEADING = re.compile(r"`[^`]+`(?:\s*,\s*`[^`]+`)*")
 _NAME_HEADING = re.compile(r"(?=\S*(?:[._/]\w|\d))[\w$@-]+(?:[._/][\w$@-]+)*")
 _VERSION_V = re.compile(BM25_VERSION_PREFIX)
@@ -135,9 +137,10 @@ class Candidate:
             sentence that says what that script does).
         label: The heading it is the first sentence under, when that heading names what it
             describes: a list item's (`` `--debug` `` in a CLI page's options, ``* ####
-            `--debug` ``) or a section's that is a name (``### checkmap.js``); else, in a
-            changelog, the version it is listed under (``# v2.0.1 (Dec 1, 2020)``,
-            ``## [1.16.2](...)``, a ``**1.0.0**`` line).
+            `--debug` ``), a section's that is a name (``### checkmap.js``) or a short
+            page's title alone (``# Plugin Path Not Registered``); else, in a changelog,
+            the version it is listed under with its date (``v2.0.1 (Dec 1, 2020)`` of ``#
+            v2.0.1 (Dec 1, 2020)``; ``1.16.2`` of ``## [1.16.2](...)``).
     """
 
     fact: int
@@ -353,7 +356,7 @@ def _sentence(
         i,
         position,
         sentence,
-        tuple(terms(f"{label} {sentence} {code}")),
+        tuple(terms(f"{_DATED.sub('', label)} {sentence} {code}")),  # a date is no topic
         code,
         item,
         listed,

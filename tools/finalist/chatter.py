@@ -31,7 +31,11 @@ _CHATTER = re.compile(
     rf"|^(?:ok|okay)\b|{_TESTED}",
     re.IGNORECASE,
 )
-_TEST_REPORT = re.compile(rf"{_TESTED}|\btested (?:using|with|on)\b", re.IGNORECASE | re.MULTILINE)
+_TEST_REPORT = re.compile(
+    r"\A\W*(?:verified|tested|closing|reopening)\b|^[ \t]*tested (?:using|with|on)\b"
+    r"|^[ \t]*closing(?: ticket)?\.?[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 _ADDRESS = re.compile(r"(?:@[A-Za-z][\w.-]*(?:\s+[A-Z][\w.-]+){0,3}[,:]?\s+)+(?=\S)")
 _VERSION = re.compile(r"\b\d+\.\d+(?:\.[\w-]+)*\b")
 MAX_VERSIONS = 3
@@ -53,7 +57,9 @@ def is_chatter(sentence: str, source: str) -> bool:
 def reports_a_test(comment: str) -> bool:
     """Whether a Jira comment is a tester's report: how a check went, not how it was settled.
 
-    "Verified as fixed. ... Closing.", "Reopening as I am unable to ... Tested using: ...".
+    It opens with a tester's word ("Verified as fixed. ...", "Reopening as I am unable to
+    ..."), has a line that starts "Tested using:" or a line that says "Closing."; "Fixed in
+    3.1.0. I tested with node 14" is a developer's verdict.
     """
     return _TEST_REPORT.search(comment) is not None
 

@@ -54,7 +54,7 @@ _WHICH = (
 _RELEASE_ASKED = re.compile(
     r"\b(?:release[ds]?|bump(?:s|ed)?|ship(?:s|ped)?)\b"
     rf"|{_WHICH}versions?\b"
-    r"|\bversions?\s+v?\d|(?<![\w./-])v?\d+\.x\b(?![./-])",
+    r"|\bversions?\s+v?\d|(?<![\w./-])v?\d+\.x\b(?![/-]|\.\w)",
     re.IGNORECASE,
 )
 """A release named, or a version asked for ("which Alloy version has the fix?", "version
@@ -63,6 +63,7 @@ version in telemetry payloads") nor a path's ("/android/1.x/info")."""
 
 
 _WHICH_VERSION = re.compile(rf"{_WHICH}(?:versions?|releases?)\b", re.IGNORECASE)
+_REQUIRED = re.compile(r"\b(?:need(?:s|ed)?|requir\w*|support(?:s|ed)?|minimum)\b", re.IGNORECASE)
 
 
 _TWO_THINGS = re.compile(
@@ -189,9 +190,10 @@ def asks_about_release(question: str) -> bool:
 def asks_which_version(question: str) -> bool:
     """Whether a question asks which version or release: "since which appcd-dispatcher version?".
 
-    Not one that only names a release: "how do I update it to a newer release?".
+    Not one that only names a release ("how do I update it to a newer release?") nor asks
+    what it requires ("which version of Node.js do I need?").
     """
-    return _WHICH_VERSION.search(question) is not None
+    return _WHICH_VERSION.search(question) is not None and not _REQUIRED.search(question)
 
 
 def says_release(subject: str) -> bool:

@@ -152,7 +152,7 @@ VERSIONED_WEIGHT = 0.004
 """Set on the nine tuning sets: 0.004 moved two questions to the right page and none away;
 0.006 and more cost a Daemon tuning 1 question."""
 _RELEASE_NOTES = re.compile(r"(?:^|/)release[ _-]?notes/", re.IGNORECASE)
-_CHANGELOG = re.compile(r"/(?:changelog|changes|history)\.md$", re.IGNORECASE)
+_CHANGELOG = re.compile(r"(?:^|/)(?:changelog|changes|history)\.md$", re.IGNORECASE)
 _WORD = re.compile(r"[\w.@/-]+")
 _NAME_FOLDER = re.compile(r"\w[-.]\w|\d")
 MIN_TITLE_SHARE = 0.5
@@ -372,7 +372,8 @@ def _states_versions(source: str, doc_id: str, meta: Mapping[str, Any]) -> bool:
     made before its release.
     """
     if source == "docs":
-        return bool(_CHANGELOG.search(str(doc_id)) or _RELEASE_NOTES.search(display_id(doc_id)))
+        shown = display_id(doc_id)
+        return bool(_CHANGELOG.search(shown) or _RELEASE_NOTES.search(shown))
     return source == "jira" and bool(meta.get("fix_versions"))
 
 

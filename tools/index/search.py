@@ -278,8 +278,8 @@ class Retriever:
 
         Returns:
             At most ``k`` chunk ids, at most ``MAX_CHUNKS_PER_RECORD`` per record (a
-            commit's first among them: its message, when only its changed files matched;
-            the first record, when an issue, also its last chunk),
+            commit's first among them: its message, when only its changed files matched)
+            but the first record, which, when an issue, also brings its last chunk,
             and each record's score and features.
         """
         chunk_rrf = rrf([[f for f, _ in dense], [f for f, _ in lexical]], self.options.rrf_k)
