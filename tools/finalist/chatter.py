@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import re
 
-_TESTED = r"^(?:verified|closing|reopening|tested)\b|\bclosing (?:as|ticket)\b"
-"""A tester's words: "Verified fixed", "Closing as invalid"."""
 _CHATTER = re.compile(
-    r"\bcc:?\s+@|(?<![\w.])@[A-Za-z][\w.-]*+(?!/)\W*$"  # "cc @name", "... @name?"
+    r"\bcc:?\s+@|(?<![\w.])@[A-Za-z][\w.-]*\W*$"  # "cc @name", "... @name?"
     r"|^(?:hi|hello|hey|dear|cheers|regards|best|thanks|thank you|ping|bump|sorry|\+1)\b"
     r"|\bthanks?\b|\bthank you\b|\bappreciated?\b"
     r"|\bI (?:was|am|wasn't|am not|was not|could|couldn't|can|can't|cannot) (?:able to )?"
@@ -28,7 +26,8 @@ _CHATTER = re.compile(
     r"|let|send|share|verify)"
     r"|\bplease (?:check|confirm|advise|let|provide|attach|verify|review|test|reopen)"
     r"|\blet me know\b|\bany (?:update|news)\b|\bnext time\b"
-    rf"|^(?:ok|okay)\b|{_TESTED}",
+    r"|^(?:verified|closing|reopening|tested|ok|okay)\b"
+    r"|\bclosing (?:as|ticket)\b",
     re.IGNORECASE,
 )
 _TEST_REPORT = re.compile(
