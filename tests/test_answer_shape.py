@@ -628,6 +628,27 @@ def test_unseen_terms_and_a_weak_match_are_off_topic(corpus_dir, settings):
     )["refused"]
 
 
+def test_a_weak_match_neither_search_found_is_a_stray(corpus_dir, settings):
+    facts = hits_from_records([jira_record(corpus_dir, KEY)])
+    weak = {"unknown": 0.0, "coverage": 0.2}  # every word indexed, few of them here
+    stray = [
+        dict(f, features=weak, scores={"dense": 0.4}, ranks={"dense": 31, "bm25": None})
+        for f in facts
+    ]
+    question = "Does a face login change how Alloy assigns globals in app.js?"
+    assert fuse(question, stray, None, settings)["refused"]
+    found = [dict(f, ranks={"dense": 4, "bm25": None}) for f in stray]
+    assert not fuse(question, found, None, settings)["refused"]  # meaning ranks it near the top
+    close = [dict(f, scores={"dense": 0.6}) for f in stray]
+    assert not fuse(question, close, None, settings)["refused"]
+    covered = [dict(f, features=dict(weak, coverage=0.4)) for f in stray]
+    assert not fuse(question, covered, None, settings)["refused"]
+    package = [dict(f, features=dict(weak, package=1.0)) for f in stray]
+    assert not fuse(question, package, None, settings)["refused"]
+    unranked = [{k: v for k, v in f.items() if k != "ranks"} for f in stray]
+    assert not fuse(question, unranked, None, settings)["refused"]  # not a hybrid hit
+
+
 def test_a_page_the_question_names_by_its_file_name_is_on_topic(corpus_dir, settings):
     path = "packages/appcd-response/messages/en/4xx/409.5-PLUGIN_ALREADY_STOPPED.md"
     page = hits_from_records([doc_record(corpus_dir, "appc-daemon", path)])

@@ -1,6 +1,6 @@
 """Whether retrieved facts are about the question at all, before any answer is composed.
 
-Hybrid search always returns something; four signals say when that something is not an
+Hybrid search always returns something; five signals say when that something is not an
 answer:
 
 - the question names a record (a Jira key such as ``ALOY-99999``, a commit sha) that no fact
@@ -21,7 +21,14 @@ answer:
   names (``appcd-path``: ``features["package"]``), or is first in both the dense and the
   BM25 search (two searches that agree on a chunk have found the subject): people
   paraphrase in words the sources do not use (``spacers``, ``shrank``, ``swallows``,
-  ``keepalive``), so an unseen word alone says little.
+  ``keepalive``), so an unseen word alone says little;
+- the best fact is a stray: neither search ranks its chunk in its top
+  :data:`MAX_STRAY_RANK` (the reranker's cues alone put it first), and it matches the
+  question weakly in words and meaning (``coverage`` below :data:`MIN_COVERAGE`, cosine
+  below :data:`MAX_UNSEEN_COSINE`), whatever words the question uses ("two-factor
+  authentication for the Jira project", "Face ID login": every word is indexed, none
+  of them together). Unless it holds a rare name or is the page of a package the
+  question names, as above.
 
 Either way the finalist refuses instead of quoting a neighbour. A question whose named
 records are among the facts is on topic, also when it names a page by a name in its file
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from tools.finalist.candidates import KEY, STOPWORDS
 from tools.finalist.citations import fact_ref
@@ -49,6 +57,10 @@ MAX_UNSEEN_COSINE = 0.5
 """Dense cosine below which a question with two unseen terms or more is off topic however
 much of it the best fact covers; set on the Daemon tuning sets (answerable questions with
 two unseen terms match from 0.54 up)."""
+MAX_STRAY_RANK = 5
+"""Rank in the dense or the BM25 search within which a best fact was found by a search;
+set on the nine tuning sets (ranks 4 and 5 refuse the same two unanswerable questions and
+no answerable one; 3 refuses an answerable one too)."""
 MAX_NAMED_COVERAGE = 0.5
 """Coverage from which a question naming something unseen is still on topic (a typo in a
 name of a question otherwise answered); set on the Alloy tuning sets."""
@@ -70,7 +82,7 @@ def off_topic(question: str, facts: Sequence[Hit]) -> str | None:
         return None  # the records it names are among the facts
     features = facts[0].get("features") if facts else None
     cosine = (facts[0].get("scores") or {}).get("dense") if facts else None
-    if features and _unseen(features, cosine, _both_rank_first(facts[0])):
+    if features and _unseen(features, cosine, facts[0].get("ranks") or {}):
         words = dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z][\w-]+", question))
         missing = [w for w in words if w not in STOPWORDS and w not in texts]
         what = ", ".join(f'"{t}"' for t in missing[:3]) or "what the question asks about"
@@ -104,25 +116,34 @@ def _uncited_open_issues(question: str, facts: Sequence[Hit]) -> str:
     return ", ".join(found) if found and len(found) == len(keys) else ""
 
 
-def _both_rank_first(fact: Hit) -> bool:
-    """Whether meaning and words, searched apart, both rank the fact's chunk first."""
-    ranks = fact.get("ranks") or {}
-    return ranks.get("dense") == 1 and ranks.get("bm25") == 1
-
-
-def _unseen(features: dict[str, float], cosine: float | None, agreed: bool) -> bool:
+def _unseen(features: dict[str, float], cosine: float | None, ranks: dict[str, Any]) -> bool:
     """Whether the best fact's features say the question is about something unseen.
 
-    ``agreed``: both searches rank the fact first, which outweighs an unseen word (not
-    an unseen name).
+    ``ranks``: its chunk's rank in each search. Both ranking it first outweighs an unseen
+    word (not an unseen name); neither ranking it near the top makes a weak match a stray.
     """
     coverage = features.get("coverage", 1.0)
     if features.get("unknown_names") and coverage < MAX_NAMED_COVERAGE:
         return True
+    if features.get("rare_names") or features.get("package"):
+        return False
+    weak = cosine is not None and coverage < MIN_COVERAGE and cosine < MAX_UNSEEN_COSINE
+    if weak and _stray(ranks):
+        return True
     unknown = features.get("unknown", 0.0)
-    if agreed or not unknown or features.get("rare_names") or features.get("package"):
+    if not unknown or (ranks.get("dense") == 1 and ranks.get("bm25") == 1):
         return False
     if cosine is None:
         return coverage < MIN_COVERAGE
     loose = coverage < MIN_COVERAGE and cosine < MAX_OFF_TOPIC_COSINE
     return loose or (unknown >= 2 and cosine < MAX_UNSEEN_COSINE)
+
+
+def _stray(ranks: dict[str, Any]) -> bool:
+    """Whether neither search ranked a chunk within ``MAX_STRAY_RANK`` (None: not at all).
+
+    False when the ranks are not known (a plain search's hit).
+    """
+    if "dense" not in ranks or "bm25" not in ranks:
+        return False
+    return all(ranks[name] is None or ranks[name] > MAX_STRAY_RANK for name in ("dense", "bm25"))
