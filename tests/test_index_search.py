@@ -241,6 +241,10 @@ def test_the_index_knows_other_forms_of_its_words(retriever: Retriever) -> None:
     found = version.document_frequency(["node", "nods"])[0]
     assert found["node"] and not found["nods"]
     assert not version.holds_a_form_of("nods")  # folds to "nod", as "node" does
+    assert version.document_frequency(["went", "committed"])[0] == {"went": 0, "committed": 0}
+    assert version.holds_a_form_of("went")  # "go": a past no suffix folds back
+    assert version.holds_a_form_of("committed")  # "commit", its last letter doubled
+    assert not version.holds_a_form_of("planned")  # no chunk says "plan"
 
 
 def test_a_version_number_is_one_token(tmp_path: Path, corpus_dir: Path) -> None:

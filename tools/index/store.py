@@ -41,7 +41,7 @@ from tools.datadir import DataDir
 from tools.index.fields import BM25_JOINED_WORD, BM25_TOKEN, BM25_TOKENIZER, BM25_VERSION_PREFIX
 from tools.jsonl import atomic_open, read_json, write_json
 from tools.records import Chunk
-from tools.stemming import fold
+from tools.stemming import base_forms, fold
 
 log = logging.getLogger(__name__)
 
@@ -447,16 +447,23 @@ class IndexVersion:
         """Whether some chunk holds ``token`` or another form of its word.
 
         ``transaction`` is a form of ``transactions``, ``exclude`` of ``excluding``
-        (``tools.stemming.fold``). A stem of three letters or fewer collides across words
-        (``cors`` and ``core`` both fold to ``cor``), so there the token must be a word
-        indexed with a plural ending added or taken off (``codes`` holds ``code``).
+        (``tools.stemming.fold``), ``go`` of ``went``, ``hit`` of ``hitting``
+        (``tools.stemming.base_forms``). A stem of three letters or fewer collides across
+        words (``cors`` and ``core`` both fold to ``cor``), so there the word must be
+        indexed as it is or with a plural ending added or taken off (``codes`` holds
+        ``code``).
         """
-        stem = fold(token)
-        if len(stem) > SHORT_STEM:
-            return stem in self._word_forms
         vocab = self.bm25.vocab_dict if self.bm25 else {}
-        forms = {f"{token}s", token.removesuffix("s"), token.removesuffix("es")} - {token}
-        return any(form in vocab for form in forms)
+        for word in base_forms(token):
+            stem = fold(word)
+            if len(stem) > SHORT_STEM:
+                if stem in self._word_forms:
+                    return True
+                continue
+            forms = {word, f"{word}s", word.removesuffix("s"), word.removesuffix("es")} - {token}
+            if any(form in vocab for form in forms):
+                return True
+        return False
 
     @cached_property
     def _word_forms(self) -> frozenset[str]:
