@@ -474,6 +474,16 @@ def test_the_closing_comment_is_quoted_without_its_apology_and_thanks(corpus_dir
     assert "Sorry" not in answer and "Thanks" not in answer
 
 
+def test_the_closing_comment_is_quoted_without_its_courtesies(corpus_dir, settings):
+    chunks = hits_from_records([jira_record(corpus_dir, "ALOY-1225")])
+    facts = [*chunks[:2], chunks[-1]]
+    question = "social.js twitter authorize crashes with signal 11 on android, how was it resolved?"
+    answer = fuse(question, facts, None, settings)["answer"]
+    # "I'm glad the library working for you. I'll close this ticket." say nothing
+    assert "Last comment (Tim Poulsen, 2015-01-15): ALOY-1063 adds cleaning of the" in answer
+    assert "glad" not in answer and "close this ticket" not in answer
+
+
 def test_a_records_sentences_are_quoted_in_reading_order(corpus_dir, settings):
     record = jira_record(corpus_dir, "ALOY-1015")
     chunks = hits_from_records([record])
@@ -684,6 +694,10 @@ def test_a_name_nobody_indexed_is_off_topic_unless_the_fact_covers_the_rest(corp
         "Sorry! for the confusion.",
         "Looks like this also needs to be integrated into the appc-cli. cc @amukherjee",
         "Can this be closed now @cbarber?",
+        "I'm glad the library working for you.",  # ALOY-1225's last comment opens so
+        "I'll close this ticket.",
+        "Just wanted to bump this issue and see if there has been any progress on it.",
+        "Sounds good to me.",
         "Titanium SDK 3.1.2.v2013 Alloy 1.2.0-alpha Studio 3.1.2.2013 CLI 3.1.2 Node 0.8.22",
     ],
 )
@@ -693,6 +707,7 @@ def test_chatter(sentence: str) -> None:
 
 def test_facts_are_not_chatter() -> None:
     assert not is_chatter("Fixed in NavGroup and SplitWindow.", "jira")
+    assert not is_chatter("The window will close this way when the app exits.", "jira")
     fact = "The sql adapter opens the database on every sync call in Alloy 1.2.0."
     assert not is_chatter(fact, "jira")
     # appc-daemon ddca3bc "build: fix user agent check": its reason, not an environment

@@ -3,9 +3,10 @@
 An answer quotes facts, not the conversation around them: mentions that copy someone in
 ("cc @name") or close a sentence to them, greetings, thanks and apologies, sign-offs,
 repro reports ("I was able to repro"), requests to someone ("could you check", "please
-provide"), QA boilerplate ("Verified fixed", "Closing as invalid") and, in an issue,
-environment listings full of version numbers (a commit's or a page's versions are what
-changed: "yarn/1.22.5 npm/? node/v14.13.1" is why a user-agent check was fixed).
+provide"), courtesies ("I'm glad it works for you", "Sounds good to me", "bumping this"),
+QA boilerplate ("Verified fixed", "Closing as invalid", "I'll close this ticket") and, in
+an issue, environment listings full of version numbers (a commit's or a page's versions
+are what changed: "yarn/1.22.5 npm/? node/v14.13.1" is why a user-agent check was fixed).
 A sentence that only opens by addressing someone ("@Eric Wieber I looked at this, the
 limitation is ...") keeps what it states: :func:`without_address` drops the address; one
 that names someone ("After discussing with @Ewan Harris, we have decided ...") is a
@@ -27,7 +28,8 @@ _CHATTER = re.compile(
     r"|\bplease (?:check|confirm|advise|let|provide|attach|verify|review|test|reopen)"
     r"|\blet me know\b|\bany (?:update|news)\b|\bnext time\b"
     r"|^(?:verified|closing|reopening|tested|ok|okay)\b"
-    r"|\bclosing (?:as|ticket)\b",
+    r"|\bclosing (?:as|ticket)\b|\bglad\b|\bbump(?:ing)? this\b|^sounds (?:good|great|fine)\b"
+    r"|\b(?:I|we)(?:'ll| will|'m going to|'re going to) close (?:this|it)\b",
     re.IGNORECASE,
 )
 _TEST_REPORT = re.compile(
