@@ -216,6 +216,18 @@ def test_bad_hits_are_skipped_with_a_reason(records, settings):
         fuse("  ", facts, None, settings)
 
 
+def test_a_fact_named_or_linked_to_a_named_record_is_relevant_however_it_scores(records, settings):
+    facts = _facts(records, "ALOY-1000")
+    low = [dict(f, scores={"dense": 0.1}) for f in facts]
+    assert relevant_facts(low, settings.chat)[0] == []
+    named = [dict(f, ranks={"named": 1}) for f in low]
+    assert relevant_facts(named, settings.chat)[0] == named
+    linked = [dict(f, features={"linked": 1.0}) for f in low]  # a commit citing a named issue
+    assert relevant_facts(linked, settings.chat)[0] == linked
+    unlinked = [dict(f, features={"linked": 0.0}) for f in low]
+    assert relevant_facts(unlinked, settings.chat)[0] == []
+
+
 def test_verify_citations_catches_forged_snippets(records, settings):
     facts = _facts(records, "ALOY-1000")
     result = fuse(BINDING_QUESTION, facts, None, settings)

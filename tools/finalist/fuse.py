@@ -102,9 +102,12 @@ def _scored_low(fact: Hit, chat: ChatSettings) -> bool:
     Relevance is the dense (cosine) score when the hit carries one in ``scores.dense``:
     hybrid search ranks by reciprocal rank fusion, whose ``score`` (about 1/60) says
     nothing absolute. Otherwise it is ``score``. A hit for a record the question names
-    (``ranks.named``) is always relevant.
+    (``ranks.named``), or for one linked to it (``features.linked``: the commit citing the
+    issue in "which commit closed ALOY-1744?", whatever words it uses), is always relevant.
     """
-    if not isinstance(fact, Mapping) or (fact.get("ranks") or {}).get("named"):
+    if not isinstance(fact, Mapping):
+        return False
+    if (fact.get("ranks") or {}).get("named") or (fact.get("features") or {}).get("linked"):
         return False
     score = (fact.get("scores") or {}).get("dense")
     score = fact.get("score") if score is None else score
