@@ -19,7 +19,7 @@ def fold(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
-IRREGULAR = {
+_IRREGULAR = {
     "began": "begin",
     "broke": "break",
     "brought": "bring",
@@ -83,8 +83,8 @@ def base_forms(word: str) -> list[str]:
     asks for something else than ``month`` does.
     """
     forms = [word]
-    if word in IRREGULAR:
-        forms.append(IRREGULAR[word])
+    if word in _IRREGULAR:
+        forms.append(_IRREGULAR[word])
     for suffix in ("ing", "ed"):
         stem = word.removesuffix(suffix)
         if stem != word and len(stem) >= 4 and stem[-1] == stem[-2] and stem[-1] in _DOUBLED:
